@@ -1,16 +1,28 @@
 /**
  * The command table. Add a command by writing `cmd/<name>.ts` exporting a
- * `Command` and listing it here (alphabetical order is the help order).
+ * `Command` and listing it here (the order is the help order).
  */
 import type { Command } from "./_command.ts";
+import { auditCommand } from "./audit.ts";
 import { configCommand } from "./config.ts";
+import { importCommand } from "./import.ts";
+import { importClosureCommand } from "./import_closure.ts";
 import { keygenCommand } from "./keygen.ts";
+import { listCommand } from "./list.ts";
+import { serveCommand } from "./serve.ts";
 import { signKeygenCommand } from "./sign_keygen.ts";
+import { statusCommand } from "./status.ts";
 
 export const COMMANDS: readonly Command[] = [
-  configCommand,
-  keygenCommand,
+  serveCommand,
+  importCommand,
+  importClosureCommand,
+  listCommand,
+  statusCommand,
+  auditCommand,
   signKeygenCommand,
+  keygenCommand,
+  configCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {

@@ -139,3 +139,16 @@ ${deps}}\n`,
 export function nixString(s: string): string {
   return '"' + s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\$\{/g, "\\${") + '"';
 }
+
+/**
+ * Deletes store paths from the local store. `buildPath`'s `deps` make the
+ * dependent `.drv` files refer to the outputs, so those referrers go too.
+ */
+export async function deleteStorePaths(paths: string[], env: Record<string, string>): Promise<void> {
+  const all = new Set(paths);
+  for (const p of paths) {
+    const refs = await runOk("nix-store", ["-q", "--referrers-closure", p], { env });
+    for (const r of refs.split("\n")) if (r.endsWith(".drv")) all.add(r);
+  }
+  await runOk("nix-store", ["--delete", "--ignore-liveness", ...all], { env });
+}

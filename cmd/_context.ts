@@ -1,0 +1,39 @@
+/**
+ * Wiring shared by the commands that work on a cache: load the effective
+ * configuration, open the configured store, load signing keys.
+ */
+import type { Globals } from "./_args.ts";
+import type { Config } from "../lib/config/mod.ts";
+import { loadConfig } from "../lib/io/config_file.ts";
+import { readSecretKeyFile } from "../lib/io/key_files.ts";
+import type { SecretKey } from "../lib/sign/mod.ts";
+import { openStore } from "../lib/store/open_store.ts";
+import type { Store } from "../lib/store/store.ts";
+
+export async function effectiveConfig(globals: Globals, flags: Partial<Config> = {}): Promise<Config> {
+  return (await loadConfig(globals, Deno.env.toObject(), flags)).config;
+}
+
+/** Opens the store named by `config`, runs `fn`, and closes the store however `fn` ends. */
+export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({
+    cacheDir: config.cache_dir,
+    backend: config.backend,
+    dbPath: config.db_path,
+  });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** The secret keys to sign with: `--signing-key` files if given, else the configured ones. */
+export async function signingKeys(config: Config, flagPaths: string[]): Promise<SecretKey[]> {
+  const paths = flagPaths.length
+    ? flagPaths
+    : [config.signing_key_path, ...config.signing_key_paths].filter((p) => p !== "");
+  const keys: SecretKey[] = [];
+  for (const p of new Set(paths)) keys.push(await readSecretKeyFile(p));
+  return keys;
+}

@@ -1,0 +1,86 @@
+/** Flags shared by `import` and `import-closure`, and the loop that imports a list of paths. */
+import { type FlagSpec, type Parsed, str, strs } from "./_args.ts";
+import { UsageError } from "../lib/cli/usage_error.ts";
+import type { Compression, Config } from "../lib/config/mod.ts";
+import { formatBytes } from "../lib/cli/duration.ts";
+import type { PathMeta, Store } from "../lib/store/store.ts";
+import type { SecretKey } from "../lib/sign/mod.ts";
+import { narDumpPath } from "../lib/io/nar_source.ts";
+import { Progress } from "./_progress.ts";
+
+export const IMPORT_FLAGS: FlagSpec = {
+  compression: { type: "string" },
+  "signing-key": { type: "string", multiple: true },
+  json: { type: "boolean" },
+};
+
+export const IMPORT_OPTIONS_HELP = `  --compression zstd|xz|none   how to store and serve the NARs (default: config 'compression', zstd)
+  --signing-key FILE           sign with this secret key file (repeatable); default: the
+                               configured signing_key_path / signing_key_paths
+  --json                       print one JSON object per path instead of text`;
+
+export function importFlags(p: Parsed): { flags: Partial<Config>; keyPaths: string[] } {
+  const c = str(p, "compression");
+  if (c !== undefined && c !== "zstd" && c !== "xz" && c !== "none") {
+    throw new UsageError(`--compression must be zstd, xz or none, got '${c}'`);
+  }
+  return { flags: c ? { compression: c as Compression } : {}, keyPaths: strs(p, "signing-key") };
+}
+
+/**
+ * Imports `paths` in the given order (references first). Returns the number
+ * of failures; each failure is reported and the rest go on, except that a
+ * path whose reference failed fails too (its closure would be incomplete).
+ */
+export async function importAll(
+  store: Store,
+  paths: PathMeta[],
+  config: Config,
+  keys: SecretKey[],
+  json: boolean,
+): Promise<number> {
+  const progress = new Progress(paths.length, paths.reduce((n, p) => n + p.narSize, 0));
+  let failed = 0, imported = 0, existing = 0, stored = 0;
+  for (const meta of paths) {
+    try {
+      const r = await store.importNar(meta, narDumpPath(meta.storePath), {
+        compression: config.compression,
+        level: config.zstd_level,
+        keys,
+        onProgress: (b) => progress.update(b),
+      });
+      progress.pathDone(meta.narSize);
+      stored += r.storedBytes;
+      if (r.status === "imported") imported++;
+      else existing++;
+      progress.clear();
+      if (json) {
+        console.log(JSON.stringify({
+          path: meta.storePath,
+          status: r.status,
+          narSize: meta.narSize,
+          fileSize: r.narinfo.fileSize,
+          storedBytes: r.storedBytes,
+          url: r.narinfo.url,
+        }));
+      } else if (r.status === "exists") console.log(`already cached ${meta.storePath}`);
+      else {
+        console.log(
+          `imported ${meta.storePath} (${formatBytes(meta.narSize)} NAR, ${formatBytes(r.storedBytes)} new)`,
+        );
+      }
+    } catch (e) {
+      progress.clear();
+      failed++;
+      console.error(`arca: ${(e as Error).message}`);
+    }
+  }
+  progress.clear();
+  const secs = progress.elapsedSeconds();
+  console.error(
+    `arca: ${imported} imported, ${existing} already cached, ${failed} failed; ` +
+      `${formatBytes(progress.doneBytes)} of NAR in ${secs.toFixed(1)} s ` +
+      `(${formatBytes(progress.doneBytes / Math.max(secs, 0.001))}/s), ${formatBytes(stored)} stored`,
+  );
+  return failed;
+}

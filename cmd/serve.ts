@@ -1,0 +1,89 @@
+import type { Command } from "./_command.ts";
+import { expectPositionals, parseFlags, str } from "./_args.ts";
+import { UsageError } from "../lib/cli/usage_error.ts";
+import { checkValue, type Config } from "../lib/config/mod.ts";
+import { parseBind } from "../lib/config/parse_bind.ts";
+import { formatCacheInfo } from "../lib/narinfo/mod.ts";
+import { cacheLayout } from "../lib/blob/cache_layout.ts";
+import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
+import { AuditBatcher } from "../lib/server/audit_batcher.ts";
+import { effectiveConfig, withStore } from "./_context.ts";
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "serve the cache to Nix over HTTP (a substituter)",
+  help: `Usage: arca serve [--bind HOST:PORT] [--priority N]
+
+Serves the cache as a Nix binary cache: /nix-cache-info, /<hash>.narinfo,
+/nar/<file>, /log/<drv> and /health. Point Nix at it with
+  substituters = http://127.0.0.1:5555
+  trusted-public-keys = <your key from 'arca sign-keygen'>
+It prints the address it listens on (port 0 picks a free port) and stops
+cleanly on SIGINT or SIGTERM. Paths imported by other arca processes while it
+runs are served as soon as they are committed.
+
+Options:
+  --bind HOST:PORT   listen address (default: config 'bind', 127.0.0.1:5555)
+  --priority N       priority in nix-cache-info, lower wins (default: config 'priority', 40)`,
+  async run(argv, globals) {
+    const p = parseFlags(argv, { bind: { type: "string" }, priority: { type: "string" } }, globals);
+    expectPositionals(p, 0, 0, "");
+    const flags: Partial<Config> = {};
+    const bind = str(p, "bind");
+    const prio = str(p, "priority");
+    try {
+      if (bind !== undefined) flags.bind = checkValue("bind", bind, "--bind") as string;
+      if (prio !== undefined) flags.priority = checkValue("priority", Number(prio), "--priority") as number;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const config = await effectiveConfig(p.globals, flags);
+    const addr = parseBind(config.bind)!;
+    const layout = cacheLayout(config.cache_dir, config.db_path);
+
+    return await withStore(config, async (store) => {
+      const stop = new AbortController();
+      await writeFileAtomic(
+        layout.tmp,
+        layout.cacheInfo,
+        formatCacheInfo({ storeDir: config.store_dir, wantMassQuery: true, priority: config.priority }),
+      );
+      const index = new NarinfoIndex(store);
+      await index.start(stop.signal);
+      const audit = new AuditBatcher((evs) => store.audit(evs));
+      const handler = createHandler({
+        store,
+        index,
+        storeDir: config.store_dir,
+        priority: config.priority,
+        logsDir: layout.logs,
+        onServe: (ev) => audit.add(ev),
+      });
+      const server = Deno.serve({
+        hostname: addr.hostname,
+        port: addr.port,
+        signal: stop.signal,
+        onListen: ({ hostname, port }) => {
+          const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+          console.log(`arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`);
+        },
+        onError: (e) => {
+          // Never leak internals; never crash the server.
+          console.error(`arca: request failed: ${(e as Error)?.message ?? e}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, handler);
+      const quit = () => stop.abort();
+      Deno.addSignalListener("SIGINT", quit);
+      Deno.addSignalListener("SIGTERM", quit);
+      await server.finished;
+      Deno.removeSignalListener("SIGINT", quit);
+      Deno.removeSignalListener("SIGTERM", quit);
+      await audit.flush();
+      console.error("arca: stopped");
+      return 0;
+    });
+  },
+};

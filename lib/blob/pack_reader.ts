@@ -1,0 +1,82 @@
+/**
+ * Reads byte ranges out of pack files. Packs are immutable once sealed, so
+ * open handles are shared between concurrent requests and reads are
+ * positional (no seek state): serving a NAR costs no file open per chunk,
+ * usually none at all.
+ */
+import { open as openFile } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { type CacheLayout, packPath } from "./cache_layout.ts";
+
+const MAX_OPEN = 64;
+
+export class PackReader {
+  #handles = new Map<string, Promise<FileHandle>>();
+  #sizes = new Map<string, number>();
+
+  constructor(private layout: CacheLayout) {}
+
+  /** Size of a pack on disk, or -1 when it is missing. Cached: packs never grow. */
+  async size(packId: string): Promise<number> {
+    const known = this.#sizes.get(packId);
+    if (known !== undefined) return known;
+    try {
+      const st = await Deno.stat(packPath(this.layout, packId));
+      this.#sizes.set(packId, st.size);
+      return st.size;
+    } catch {
+      return -1;
+    }
+  }
+
+  /** Reads exactly `length` bytes at `offset`; throws if the pack is shorter. */
+  async read(packId: string, offset: number, length: number): Promise<Uint8Array> {
+    const fh = await this.#handle(packId);
+    const buf = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+      if (bytesRead === 0) {
+        throw new RangeError(`pack ${packId} ends at ${offset + got}, wanted ${offset + length}`);
+      }
+      got += bytesRead;
+    }
+    return buf;
+  }
+
+  #handle(packId: string): Promise<FileHandle> {
+    let h = this.#handles.get(packId);
+    if (h) {
+      // Move to the back: the Map's order is the LRU order.
+      this.#handles.delete(packId);
+      this.#handles.set(packId, h);
+      return h;
+    }
+    h = openFile(packPath(this.layout, packId), "r");
+    h.catch(() => this.#handles.delete(packId));
+    this.#handles.set(packId, h);
+    if (this.#handles.size > MAX_OPEN) {
+      const [oldest, old] = this.#handles.entries().next().value!;
+      this.#handles.delete(oldest);
+      // Close later: a request may still be reading through it.
+      old.then((f) => {
+        const t = setTimeout(() => f.close().catch(() => {}), 30_000);
+        Deno.unrefTimer(t);
+      }).catch(() => {});
+    }
+    return h;
+  }
+
+  /** Forgets a pack (after gc deleted it). */
+  forget(packId: string): void {
+    const h = this.#handles.get(packId);
+    this.#handles.delete(packId);
+    this.#sizes.delete(packId);
+    h?.then((f) => f.close()).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.#handles.values()) await h.then((f) => f.close()).catch(() => {});
+    this.#handles.clear();
+  }
+}

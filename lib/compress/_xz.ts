@@ -1,0 +1,132 @@
+/**
+ * xz through liblzma compiled to WASM (`node-liblzma`'s WASM build: no native addon, so
+ * `deno compile` can embed it). Its high-level helpers stop after the first .xz stream, so this
+ * drives `lzma_code` directly, decoding with LZMA_CONCATENATED to read back-to-back streams.
+ */
+import { getModule, initModule } from "npm:node-liblzma@5.1.3/wasm";
+
+// Loaded once, when lib/compress is first imported (~60 ms); every call below is synchronous.
+await initModule();
+
+// deno-lint-ignore no-explicit-any
+const M = getModule() as any;
+
+const LZMA_OK = 0;
+const LZMA_STREAM_END = 1;
+const LZMA_RUN = 0;
+const LZMA_FINISH = 3;
+const LZMA_CHECK_CRC64 = 4;
+const LZMA_CONCATENATED = 0x08;
+/** lzma_stream in wasm32: next_in@0 avail_in@4 next_out@16 avail_out@20, 96 bytes. */
+const STREAM_SIZE = 96;
+const DECODER_MEMLIMIT = 256n * 1024n * 1024n;
+const OUT_SIZE = 256 * 1024;
+
+const MESSAGES: Record<number, string> = {
+  5: "out of memory",
+  6: "memory limit reached",
+  7: "not xz data (bad magic)",
+  8: "unsupported options",
+  9: "corrupt data",
+  10: "truncated data",
+};
+
+function fail(code: number, where: string): never {
+  throw new XzCodeError(`xz ${where}: ${MESSAGES[code] ?? `liblzma error ${code}`}`);
+}
+
+/** A liblzma error code turned into a message; wrapped into CompressionError by callers. */
+export class XzCodeError extends Error {}
+
+/** One lzma_stream plus in/out buffers in WASM memory; `free()` releases all of it. */
+class Stream {
+  readonly ptr: number = M._malloc(STREAM_SIZE);
+  readonly out: number = M._malloc(OUT_SIZE);
+  #in = 0;
+  #inCap = 0;
+  constructor() {
+    M.HEAPU8.fill(0, this.ptr, this.ptr + STREAM_SIZE);
+  }
+  /** Copies `data` into WASM memory as the next input. */
+  input(data: Uint8Array): void {
+    if (data.length > this.#inCap) {
+      if (this.#in) M._free(this.#in);
+      this.#inCap = Math.max(data.length, 64 * 1024);
+      this.#in = M._malloc(this.#inCap);
+    }
+    M.HEAPU8.set(data, this.#in);
+    M.setValue(this.ptr, this.#in, "i32");
+    M.setValue(this.ptr + 4, data.length, "i32");
+  }
+  /** Runs lzma_code until input is used up (or the end), passing each output piece on. */
+  run(action: number, emit: (b: Uint8Array) => void, where: string): boolean {
+    for (;;) {
+      M.setValue(this.ptr + 16, this.out, "i32");
+      M.setValue(this.ptr + 20, OUT_SIZE, "i32");
+      const ret = M._lzma_code(this.ptr, action);
+      const produced = OUT_SIZE - M.getValue(this.ptr + 20, "i32");
+      if (produced > 0) emit(M.HEAPU8.slice(this.out, this.out + produced));
+      if (ret === LZMA_STREAM_END) return true;
+      if (ret !== LZMA_OK) fail(ret, where);
+      if (M.getValue(this.ptr + 4, "i32") === 0 && produced < OUT_SIZE && action === LZMA_RUN) {
+        return false;
+      }
+    }
+  }
+  free(): void {
+    M._lzma_end(this.ptr);
+    M._free(this.ptr);
+    M._free(this.out);
+    if (this.#in) M._free(this.#in);
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), o += p.length);
+  return out;
+}
+
+// One encoder kept across calls: re-initialising the same lzma_stream lets liblzma reuse its
+// match-finder memory instead of allocating it per chunk.
+let encoder: Stream | undefined;
+
+/** Compresses `data` into one complete .xz stream (CRC64 check) at `preset` (0-9). */
+export function xzCompress(data: Uint8Array, preset: number): Uint8Array {
+  encoder ??= new Stream();
+  const ret = M._lzma_easy_encoder(encoder.ptr, preset, LZMA_CHECK_CRC64);
+  if (ret !== LZMA_OK) fail(ret, `encoder preset ${preset}`);
+  const parts: Uint8Array[] = [];
+  encoder.input(data);
+  encoder.run(LZMA_FINISH, (b) => parts.push(b), "compress");
+  return concat(parts);
+}
+
+/** Incremental decoder of one or more concatenated .xz streams. */
+export class XzDecoder {
+  #s: Stream | undefined = new Stream();
+  constructor() {
+    const ret = M._lzma_stream_decoder(this.#s!.ptr, DECODER_MEMLIMIT, LZMA_CONCATENATED);
+    if (ret !== LZMA_OK) (this.close(), fail(ret, "decoder init"));
+  }
+  /** Decodes the next piece of input, passing output on as it is produced. */
+  push(data: Uint8Array, emit: (b: Uint8Array) => void): void {
+    const s = this.#s;
+    if (!s) throw new XzCodeError("xz decoder: used after close");
+    s.input(data);
+    s.run(LZMA_RUN, emit, "decompress");
+  }
+  /** Checks that the input ended at the end of a stream (else: truncated). */
+  finish(emit: (b: Uint8Array) => void): void {
+    const s = this.#s;
+    if (!s) throw new XzCodeError("xz decoder: used after close");
+    s.input(new Uint8Array(0));
+    if (!s.run(LZMA_FINISH, emit, "decompress")) fail(10, "decompress");
+  }
+  close(): void {
+    this.#s?.free();
+    this.#s = undefined;
+  }
+}

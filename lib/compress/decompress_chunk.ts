@@ -1,0 +1,55 @@
+/** One-shot decompression of a stored chunk, to verify it against its id. */
+import { zstdDecompressSync } from "node:zlib";
+import { type Compression, CompressionError } from "./compression.ts";
+import { XzDecoder } from "./_xz.ts";
+import { ZstdFrames } from "./_zstd_frames.ts";
+
+/** Decompresses a whole compressed chunk (or several concatenated); throws `CompressionError`. */
+export function decompressChunk(data: Uint8Array, method: Compression): Uint8Array {
+  switch (method) {
+    case "zstd": {
+      // Frame by frame: the one-shot decoder neither reports truncation nor reads past a frame.
+      const frames = new ZstdFrames();
+      const ends = frames.feed(data);
+      if (!frames.atFrameEnd) throw new CompressionError("Cannot decompress zstd chunk: truncated");
+      const parts: Uint8Array[] = [];
+      let start = 0;
+      for (const end of ends) {
+        try {
+          parts.push(zstdDecompressSync(data.subarray(start, end)));
+        } catch (e) {
+          throw new CompressionError(
+            `Cannot decompress zstd chunk: ${(e as Error).message} (frame at byte ${start})`,
+          );
+        }
+        start = end;
+      }
+      return concat(parts);
+    }
+    case "xz": {
+      const parts: Uint8Array[] = [];
+      const d = new XzDecoder();
+      try {
+        d.push(data, (b) => parts.push(b));
+        d.finish((b) => parts.push(b));
+      } catch (e) {
+        throw new CompressionError(`Cannot decompress xz chunk: ${(e as Error).message}`);
+      } finally {
+        d.close();
+      }
+      return concat(parts);
+    }
+    case "none":
+      return data;
+    default:
+      throw new CompressionError(`Unknown compression method: ${method}`);
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), o += p.length);
+  return out;
+}

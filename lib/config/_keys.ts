@@ -1,0 +1,130 @@
+/**
+ * The table describing every configuration key: what it means (for the
+ * template), what values it takes (for validation and messages), which
+ * environment variable sets it, and whether it is a path. Its type lists
+ * every key of `Config`, so a new key cannot be added without its entry.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { parseBind } from "./parse_bind.ts";
+
+/** How one key is explained, checked and set from the environment. */
+export interface KeySpec<T> {
+  /** Lines of explanation for the template. */
+  doc: string[];
+  /** What a valid value is, as words: "an integer from 0 to 1000". */
+  expect: string;
+  /** How an environment variable's text becomes a value to check. */
+  kind: "string" | "integer" | "strings";
+  /** Returns the typed value, or undefined when `v` is not valid. */
+  accept(v: unknown): T | undefined;
+  /** The environment variable that sets this key, if any. */
+  env?: string;
+  /** The value is a filesystem path (or paths): `~` is expanded. */
+  path?: boolean;
+}
+
+type Keys = { readonly [K in keyof Config]: KeySpec<Config[K]> };
+
+function integer(min: number, max: number): Pick<KeySpec<number>, "expect" | "kind" | "accept"> {
+  return {
+    expect: `an integer from ${min} to ${max}`,
+    kind: "integer",
+    // TOML integers arrive as bigint (floats as number), so 40.0 is refused.
+    accept: (v) => typeof v === "bigint" && v >= min && v <= max ? Number(v) : undefined,
+  };
+}
+
+function oneOf<T extends string>(...values: T[]): Pick<KeySpec<T>, "expect" | "kind" | "accept"> {
+  return {
+    expect: `one of ${values.map((v) => `"${v}"`).join(", ")}`,
+    kind: "string",
+    accept: (v) => (values as unknown[]).includes(v) ? v as T : undefined,
+  };
+}
+
+function text(
+  expect: string,
+  ok: (s: string) => boolean,
+): Pick<KeySpec<string>, "expect" | "kind" | "accept"> {
+  return { expect, kind: "string", accept: (v) => typeof v === "string" && ok(v) ? v : undefined };
+}
+
+const anyPath = (s: string) => !s.includes("\0");
+const somePath = (s: string) => s !== "" && anyPath(s);
+
+export const KEYS: Keys = {
+  cache_dir: {
+    doc: ["Where the cache keeps its data. `~` means $HOME."],
+    ...text("a non-empty path", somePath),
+    env: "ARCA_DIR",
+    path: true,
+  },
+  backend: {
+    doc: ['Metadata backend: "kv" (Deno KV, SQLite-backed) or "filesystem".'],
+    ...oneOf("kv", "filesystem"),
+    env: "ARCA_BACKEND",
+  },
+  db_path: {
+    doc: ['Metadata database path; "" means <cache_dir>/db.'],
+    ...text("a path", anyPath),
+    env: "ARCA_DB_PATH",
+    path: true,
+  },
+  bind: {
+    doc: ["HTTP listen address, host:port; IPv6 in brackets: [::1]:5555."],
+    ...text('an address "host:port" (IPv6 as "[::1]:5555")', (s) => parseBind(s) !== undefined),
+    env: "ARCA_BIND",
+  },
+  priority: {
+    doc: ["Priority advertised to Nix in nix-cache-info; lower is preferred."],
+    ...integer(0, 1000),
+    env: "ARCA_PRIORITY",
+  },
+  compression: {
+    doc: ['Compression of the NARs served to Nix: "zstd", "xz" or "none".'],
+    ...oneOf("zstd", "xz", "none"),
+    env: "ARCA_COMPRESSION",
+  },
+  zstd_level: {
+    doc: ["zstd compression level, 1 (fastest) to 19 (smallest)."],
+    ...integer(1, 19),
+  },
+  signing_key_path: {
+    doc: [
+      'A secret signing key file (nix-store --generate-binary-cache-key format); "" for none.',
+    ],
+    ...text("a path", anyPath),
+    env: "ARCA_SIGNING_KEY",
+    path: true,
+  },
+  signing_key_paths: {
+    doc: ["More secret key files; narinfos get one signature per key (with signing_key_path)."],
+    expect: "an array of non-empty paths",
+    kind: "strings",
+    accept: (v) =>
+      Array.isArray(v) && v.every((s) => typeof s === "string" && somePath(s)) ? [...v] : undefined,
+    path: true,
+  },
+  store_dir: {
+    doc: ["The Nix store directory of the paths served."],
+    ...text(
+      "an absolute path without a trailing slash",
+      (s) => s.length > 1 && s.startsWith("/") && !s.endsWith("/") && anyPath(s),
+    ),
+  },
+  log_level: {
+    doc: ['How much to log: "error", "warn", "info" or "debug".'],
+    ...oneOf("error", "warn", "info", "debug"),
+    env: "ARCA_LOG_LEVEL",
+  },
+};
+
+/** The keys in their documented order. */
+export const KEY_NAMES = Object.keys(KEYS) as (keyof Config)[];
+
+/** Whether `name` is a configuration key (own property: "constructor" is not one). */
+export function isKey(name: string): name is keyof Config {
+  return Object.hasOwn(KEYS, name);
+}

@@ -1,0 +1,22 @@
+/**
+ * The one table of built-in defaults. Every layer (file, environment,
+ * flags) only overrides parts of it.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+
+/** Built-in defaults; frozen so no caller can change them for everyone. */
+export const DEFAULTS: Readonly<Config> = Object.freeze({
+  cache_dir: "~/.cache/arca",
+  backend: "kv",
+  db_path: "",
+  bind: "127.0.0.1:5555",
+  priority: 40,
+  compression: "zstd",
+  zstd_level: 3,
+  signing_key_path: "",
+  signing_key_paths: Object.freeze([]) as unknown as string[],
+  store_dir: "/nix/store",
+  log_level: "info",
+});

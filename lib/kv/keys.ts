@@ -1,0 +1,33 @@
+/**
+ * Every Deno KV key Arca uses, in one place.
+ *
+ * | key | value |
+ * |---|---|
+ * | `["narinfo", hashPart]` | `NarRecord`: one cached store path |
+ * | `["narfile", fileHash32]` | `NarFileRecord`: one stored NAR file (several paths may share it) |
+ * | `["chunk", method, sha256]` | `ChunkLocation`: where a compressed chunk lives, for dedup |
+ * | `["pack", packId]` | `{ size, createdAt }` |
+ * | `["stats", name]` | `Deno.KvU64` counters, updated in the same commit as what they count |
+ * | `["changes", ms, hashPart]` | `"add"` or `"del"`: lets a running `serve` follow other processes |
+ * | `["gen"]` | changes on every commit; `serve` watches it |
+ * | `["audit", ms, id]` | `AuditEvent` |
+ */
+export const K = {
+  narinfo: (hashPart: string) => ["narinfo", hashPart] as const,
+  narinfoPrefix: ["narinfo"] as const,
+  narfile: (fileHash32: string) => ["narfile", fileHash32] as const,
+  narfilePrefix: ["narfile"] as const,
+  chunk: (method: string, id: Uint8Array) => ["chunk", method, id] as const,
+  chunkPrefix: ["chunk"] as const,
+  pack: (id: string) => ["pack", id] as const,
+  packPrefix: ["pack"] as const,
+  stat: (name: StatName) => ["stats", name] as const,
+  change: (ms: number, hashPart: string) => ["changes", ms, hashPart] as const,
+  changesPrefix: ["changes"] as const,
+  gen: ["gen"] as const,
+  audit: (ms: number, id: string) => ["audit", ms, id] as const,
+  auditPrefix: ["audit"] as const,
+};
+
+export type StatName = "paths" | "narBytes" | "fileBytes" | "storedBytes" | "chunks";
+export const STAT_NAMES: StatName[] = ["paths", "narBytes", "fileBytes", "storedBytes", "chunks"];

@@ -1,0 +1,43 @@
+/** The values stored under the keys in `keys.ts`. Plain data, structured-clone safe. */
+import type { Compression } from "../compress/mod.ts";
+
+/** One cached store path: the narinfo fields plus bookkeeping. */
+export interface NarRecord {
+  storePath: string;
+  /** `sha256:<nix32>` */
+  narHash: string;
+  narSize: number;
+  /** basenames */
+  references: string[];
+  deriver?: string;
+  sigs: string[];
+  ca?: string;
+  compression: Compression;
+  /** nix32 sha256 of the served (compressed) NAR file; also its name */
+  fileHash: string;
+  fileSize: number;
+  importedAt: number;
+}
+
+/** One stored NAR file; its chunk list is the manifest file of the same name. */
+export interface NarFileRecord {
+  compression: Compression;
+  fileSize: number;
+  narSize: number;
+  chunks: number;
+  createdAt: number;
+}
+
+export interface ChunkLocation {
+  pack: string;
+  offset: number;
+  clen: number;
+  ulen: number;
+  crc: number;
+}
+
+export interface AuditEvent {
+  type: "Import" | "Serve" | "Quarantine" | string;
+  time: number;
+  [field: string]: unknown;
+}

@@ -1,0 +1,182 @@
+/**
+ * Streaming `nix-archive-1` encoder, the equivalent of `nix-store --dump`
+ * (Nix: libutil/archive.cc `dumpPath`).
+ *
+ * ```
+ * NarNode tree ──(walk depth first, entries sorted by UTF-8 bytes)──► 64 KiB header
+ *   batches + file chunks passed through ──► ReadableStream<Uint8Array> (pull-based)
+ * ```
+ * Only one directory's names per level and one file chunk are held at a time.
+ */
+import type { NarDirEntry, NarNode } from "./nar_node.ts";
+import { NarError } from "./nar_error.ts";
+import { compareBytes, nameProblem, showBytes } from "./_names.ts";
+import {
+  ChunkWriter,
+  CLOSE,
+  DIRECTORY,
+  ENTRY,
+  EXECUTABLE,
+  MAGIC,
+  NODE,
+  REGULAR,
+  SYMLINK,
+} from "./_wire.ts";
+
+/** Read ahead up to this many bytes so file IO overlaps with the consumer. */
+const HIGH_WATER = 1024 * 1024;
+
+/**
+ * Encodes a node tree as a NAR. The stream errors with `NarError` when the
+ * tree is invalid (bad or duplicate names, a file yielding more or fewer bytes
+ * than its `size`), or with whatever the source itself throws.
+ *
+ * @example
+ * ```ts
+ * const nar = encodeNar({ type: "symlink", target: "/etc" });
+ * const bytes = new Uint8Array(await new Response(nar).arrayBuffer());
+ * if (bytes.length !== 112) throw new Error("unexpected size");
+ * ```
+ */
+export function encodeNar(root: NarNode): ReadableStream<Uint8Array> {
+  const chunks = narChunks(root);
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const r = await chunks.next();
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  }, { highWaterMark: HIGH_WATER, size: (c) => c.byteLength });
+}
+
+interface Entry {
+  name: Uint8Array;
+  path: string;
+  node: NarDirEntry["node"];
+}
+
+interface Frame {
+  entries: Entry[];
+  next: number;
+}
+
+const utf8 = new TextEncoder();
+
+async function* narChunks(root: NarNode): AsyncGenerator<Uint8Array, void, undefined> {
+  const w = new ChunkWriter();
+  w.raw(MAGIC);
+  const stack: Frame[] = [];
+  let node: NarNode | undefined = root;
+  let path = "";
+  for (;;) {
+    if (node !== undefined) {
+      const kind = (node as { type?: unknown }).type;
+      if (kind === "regular") {
+        yield* regular(w, node as Extract<NarNode, { type: "regular" }>, path);
+      } else if (kind === "symlink") {
+        symlink(w, (node as { target?: unknown }).target, path);
+      } else if (kind === "directory") {
+        w.raw(DIRECTORY);
+        stack.push({ entries: await sortedEntries(node, path, w.offset), next: 0 });
+      } else {
+        throw fail(w, path, `unknown node type ${JSON.stringify(String(kind))}`);
+      }
+      // A directory stays open; a leaf closes itself and its entry.
+      if (kind !== "directory" && stack.length > 0) w.raw(CLOSE);
+      node = undefined;
+    } else {
+      const top = stack.at(-1);
+      if (top === undefined) break;
+      if (top.next < top.entries.length) {
+        const e = top.entries[top.next++];
+        w.raw(ENTRY);
+        w.string(e.name);
+        w.raw(NODE);
+        path = e.path;
+        node = typeof e.node === "function" ? await e.node() : e.node;
+      } else {
+        stack.pop();
+        w.raw(CLOSE);
+        if (stack.length > 0) w.raw(CLOSE);
+      }
+    }
+    for (const c of w.take()) yield c;
+  }
+  w.flush();
+  for (const c of w.take()) yield c;
+}
+
+async function* regular(
+  w: ChunkWriter,
+  node: Extract<NarNode, { type: "regular" }>,
+  path: string,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const size = node.size;
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw fail(w, path, `invalid file size ${String(size)}`);
+  }
+  w.raw(node.executable === true ? EXECUTABLE : REGULAR);
+  w.u64(size);
+  let seen = 0;
+  for await (const chunk of node.contents()) {
+    if (!(chunk instanceof Uint8Array)) throw fail(w, path, "contents() yielded a non-Uint8Array");
+    seen += chunk.length;
+    if (seen > size) {
+      throw fail(w, path, `file has more than its declared ${size} bytes (changed while read?)`);
+    }
+    if (chunk.length === 0) continue;
+    w.raw(chunk);
+    for (const c of w.take()) yield c;
+  }
+  if (seen !== size) {
+    throw fail(w, path, `file has ${seen} bytes, not its declared ${size} (changed while read?)`);
+  }
+  w.pad(size);
+  w.raw(CLOSE);
+}
+
+function symlink(w: ChunkWriter, target: unknown, path: string): void {
+  if (typeof target !== "string" || target === "") {
+    throw fail(w, path, "symlink target must be a non-empty string");
+  }
+  if (!target.isWellFormed()) throw fail(w, path, "symlink target is not valid Unicode");
+  if (target.includes("\0")) throw fail(w, path, "symlink target contains NUL");
+  w.raw(SYMLINK);
+  w.string(utf8.encode(target));
+  w.raw(CLOSE);
+}
+
+/** Collects one directory's entries (names only, nodes stay lazy) in NAR order. */
+async function sortedEntries(node: NarNode, path: string, offset: number): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  const source = (node as Extract<NarNode, { type: "directory" }>).entries();
+  for await (const e of source) {
+    const name = e?.name;
+    if (typeof name !== "string" || !name.isWellFormed()) {
+      throw failAt(offset, path, `entry name ${JSON.stringify(String(name))} is not valid Unicode`);
+    }
+    const bytes = utf8.encode(name);
+    const problem = nameProblem(bytes);
+    if (problem !== undefined) throw failAt(offset, path, problem);
+    entries.push({ name: bytes, path: path === "" ? name : `${path}/${name}`, node: e.node });
+  }
+  entries.sort((a, b) => compareBytes(a.name, b.name));
+  for (let i = 1; i < entries.length; i++) {
+    if (compareBytes(entries[i - 1].name, entries[i].name) === 0) {
+      throw failAt(offset, path, `duplicate entry name ${showBytes(entries[i].name)}`);
+    }
+  }
+  return entries;
+}
+
+function fail(w: ChunkWriter, path: string, what: string): NarError {
+  return failAt(w.offset, path, what);
+}
+
+function failAt(offset: number, path: string, what: string): NarError {
+  const where = path === "" ? "the root" : JSON.stringify(path);
+  return new NarError(`Cannot encode NAR: at ${where}: ${what}`, offset);
+}

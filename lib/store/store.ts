@@ -1,0 +1,76 @@
+/**
+ * What the commands and the HTTP server need from a cache, whatever keeps
+ * it: `KvStore` (dedup chunks in packs, metadata in Deno KV) or `FsStore`
+ * (the flat `nix copy --to file://` layout).
+ */
+import type { Compression } from "../compress/mod.ts";
+import type { PathMeta } from "../narinfo/path_meta.ts";
+import type { AuditEvent } from "../kv/records.ts";
+import type { NarInfo } from "../narinfo/mod.ts";
+import type { SecretKey } from "../sign/mod.ts";
+
+export type { PathMeta };
+
+export interface ImportOptions {
+  compression: Compression;
+  level: number;
+  keys: SecretKey[];
+  onProgress?: (narBytes: number) => void;
+}
+
+export interface ImportResult {
+  status: "imported" | "exists";
+  narinfo: NarInfo;
+  /** Bytes this import added to storage (after dedup and compression). */
+  storedBytes: number;
+}
+
+export interface StoreStatus {
+  backend: "kv" | "filesystem";
+  paths: number;
+  narBytes: number;
+  fileBytes: number;
+  storedBytes: number;
+  chunks: number;
+}
+
+/** A NAR file ready to be served: everything it needs was checked to exist. */
+export interface NarBody {
+  size: number;
+  compression: Compression;
+  /** Streams bytes [start, end) of the file. Errors the stream on damaged data. */
+  stream(start: number, end: number): ReadableStream<Uint8Array>;
+}
+
+export interface Store {
+  readonly backend: "kv" | "filesystem";
+  getNarinfo(hashPart: string): Promise<NarInfo | undefined>;
+  list(): AsyncIterable<NarInfo>;
+  importNar(meta: PathMeta, nar: ReadableStream<Uint8Array>, opts: ImportOptions): Promise<ImportResult>;
+  /** `name` is the file name under `nar/`, e.g. `<fileHash32>.nar.zst`; undefined when absent. */
+  openNar(name: string): Promise<NarBody | undefined>;
+  /** Takes every path whose NAR is file `fileHash32` out of service. */
+  quarantine(fileHash32: string, reason: string): Promise<string[]>;
+  status(): Promise<StoreStatus>;
+  /** Calls `onChange` when another process changes the cache (kv backend); resolves on abort. */
+  follow?(signal: AbortSignal, onChange: () => void): Promise<void>;
+  /** Paths added (`add`) or removed (`del`) at or after `ms` (kv backend). */
+  changes?(ms: number): AsyncIterable<{ ms: number; hashPart: string; op: string }>;
+  audit(events: AuditEvent[]): Promise<void>;
+  auditLog(sinceMs: number): AsyncIterable<AuditEvent>;
+  close(): Promise<void>;
+}
+
+export class MissingReferencesError extends Error {
+  override name = "MissingReferencesError";
+  constructor(readonly storePath: string, readonly missing: string[]) {
+    super(
+      `cannot import ${storePath}: its references are not in the cache yet: ${missing.join(", ")}` +
+        ` (use 'arca import-closure')`,
+    );
+  }
+}
+
+export class HashMismatchError extends Error {
+  override name = "HashMismatchError";
+}

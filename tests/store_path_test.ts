@@ -1,0 +1,112 @@
+/**
+ * Store path parsing: the name rules and hash part checks as a table of
+ * rejects, round trips as properties, and real paths built by Nix.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { NIX32_ALPHABET } from "../lib/encoding/nix32.ts";
+import {
+  formatStorePath,
+  isValidHashPart,
+  parseStorePath,
+  parseStorePathBase,
+  storePathBase,
+  StorePathError,
+} from "../lib/store_path/mod.ts";
+import { buildPath, nixEnv, run } from "./_run.ts";
+
+const H = "149l973n7cyj6mxqljgs8vbbn7q2jm7s";
+
+const arbHashPart = fc.array(fc.constantFrom(...NIX32_ALPHABET.split("")), {
+  minLength: 32,
+  maxLength: 32,
+}).map((a) => a.join(""));
+const NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._?=";
+const arbName = fc.array(fc.constantFrom(...NAME_CHARS.split("")), { minLength: 1, maxLength: 211 })
+  .map((a) => a.join(""))
+  .filter((n) => n !== "." && n !== ".." && !n.startsWith(".-") && !n.startsWith("..-"));
+
+Deno.test("store path: parse(format(p)) is p for valid parts, in any store dir", () => {
+  fc.assert(
+    fc.property(
+      arbHashPart,
+      arbName,
+      fc.constantFrom("/nix/store", "/tmp/s"),
+      (hashPart, name, dir) => {
+        const p = { hashPart, name };
+        assert.deepEqual(parseStorePath(formatStorePath(p, dir), dir), p);
+        assert.deepEqual(parseStorePathBase(storePathBase(p)), p);
+        assert.ok(isValidHashPart(hashPart));
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("store path: invalid paths are rejected, each for its own reason", () => {
+  const cases: [string, RegExp][] = [
+    [`/nix/store/${H}`, /too short/],
+    [`/nix/store/${H}-`, /too short/],
+    [`/nix/store/${H.slice(0, 31)}e-foo`, /hash part is not 32 nix32/],
+    [`/nix/store/${H.toUpperCase()}-foo`, /hash part is not 32 nix32/],
+    [`/nix/store/${H}_foo`, /no '-' after the hash part/],
+    [`/nix/store/${H}-foo bar`, /illegal character " " in name/],
+    [`/nix/store/${H}-fü`, /illegal character "ü"/],
+    [`/nix/store/${H}-${"a".repeat(212)}`, /longer than 211/],
+    [`/nix/store/${H}-.`, /name '.' is not allowed/],
+    [`/nix/store/${H}-..`, /name '..' is not allowed/],
+    [`/nix/store/${H}-.-x`, /name '.-x' is not allowed/],
+    [`/nix/store/${H}-..-x`, /name '..-x' is not allowed/],
+    [`/nix/store/${H}-foo/bin`, /not directly in/],
+    [`/nix/store/${H}-foo/`, /not directly in/],
+    [`/gnu/store/${H}-foo`, /not in the store directory/],
+    [`${H}-foo`, /not in the store directory/],
+    [`/nix/store//${H}-foo`, /not directly in/],
+  ];
+  for (const [s, re] of cases) {
+    assert.throws(
+      () => parseStorePath(s),
+      (e: unknown) => e instanceof StorePathError && e instanceof SyntaxError && re.test(e.message),
+      s,
+    );
+  }
+  assert.deepEqual(parseStorePath(`/nix/store/${H}-${"a".repeat(211)}`).name.length, 211);
+  assert.deepEqual(parseStorePath(`/nix/store/${H}-.a-b_c+d?e=f`).name, ".a-b_c+d?e=f");
+});
+
+Deno.test("store path: isValidHashPart", () => {
+  assert.ok(isValidHashPart(H));
+  for (
+    const bad of ["", H.slice(1), H + "0", H.replace("1", "e"), H.replace("1", "A"), "/".repeat(32)]
+  ) {
+    assert.equal(isValidHashPart(bad), false, bad);
+  }
+});
+
+Deno.test("store path: parsers throw only StorePathError on arbitrary strings", () => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (s) => {
+      for (const f of [parseStorePath, parseStorePathBase]) {
+        try {
+          f(s);
+        } catch (e) {
+          assert.ok(e instanceof StorePathError, String(e));
+        }
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("store path: paths Nix builds parse, and names Nix refuses are refused", async () => {
+  const env = await nixEnv();
+  const p = await buildPath("a.b-c_d+e?f=g", "echo x > $out", env);
+  const sp = parseStorePath(p);
+  assert.equal(sp.name, "a.b-c_d+e?f=g");
+  assert.equal(formatStorePath(sp), p);
+  // Nix 2.8 itself refuses an illegal name, as we do.
+  const r = await run("nix-instantiate", ["--eval", "-E", 'builtins.toFile "a b" "x"'], { env });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /illegal character/);
+  assert.throws(() => parseStorePathBase(`${H}-a b`), StorePathError);
+});
