@@ -2,29 +2,36 @@
 import { type FlagSpec, type Parsed, str, strs } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import type { Compression, Config } from "../lib/config/mod.ts";
+import { DEFAULT_LEVELS } from "../lib/compress/mod.ts";
 import { formatBytes } from "../lib/cli/duration.ts";
 import type { PathMeta, Store } from "../lib/store/store.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { narDumpPath } from "../lib/io/nar_source.ts";
 import { Progress } from "./_progress.ts";
+import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
 
 export const IMPORT_FLAGS: FlagSpec = {
+  ...STORE_FLAGS,
   compression: { type: "string" },
   "signing-key": { type: "string", multiple: true },
   json: { type: "boolean" },
 };
 
-export const IMPORT_OPTIONS_HELP = `  --compression zstd|xz|none   how to store and serve the NARs (default: config 'compression', zstd)
+export const IMPORT_OPTIONS_HELP =
+  `  --compression zstd|xz|none   how to store and serve the NARs (default: config 'compression', zstd)
   --signing-key FILE           sign with this secret key file (repeatable); default: the
                                configured signing_key_path / signing_key_paths
-  --json                       print one JSON object per path instead of text`;
+  --json                       print one JSON object per path instead of text
+${STORE_OPTIONS_HELP}`;
 
 export function importFlags(p: Parsed): { flags: Partial<Config>; keyPaths: string[] } {
   const c = str(p, "compression");
   if (c !== undefined && c !== "zstd" && c !== "xz" && c !== "none") {
     throw new UsageError(`--compression must be zstd, xz or none, got '${c}'`);
   }
-  return { flags: c ? { compression: c as Compression } : {}, keyPaths: strs(p, "signing-key") };
+  const flags: Partial<Config> = storeOverrides(p);
+  if (c) flags.compression = c as Compression;
+  return { flags, keyPaths: strs(p, "signing-key") };
 }
 
 /**
@@ -45,7 +52,9 @@ export async function importAll(
     try {
       const r = await store.importNar(meta, narDumpPath(meta.storePath), {
         compression: config.compression,
-        level: config.zstd_level,
+        level: config.compression === "zstd"
+          ? config.zstd_level
+          : DEFAULT_LEVELS[config.compression],
         keys,
         onProgress: (b) => progress.update(b),
       });
@@ -66,7 +75,9 @@ export async function importAll(
       } else if (r.status === "exists") console.log(`already cached ${meta.storePath}`);
       else {
         console.log(
-          `imported ${meta.storePath} (${formatBytes(meta.narSize)} NAR, ${formatBytes(r.storedBytes)} new)`,
+          `imported ${meta.storePath} (${formatBytes(meta.narSize)} NAR, ${
+            formatBytes(r.storedBytes)
+          } new)`,
         );
       }
     } catch (e) {
@@ -80,7 +91,9 @@ export async function importAll(
   console.error(
     `arca: ${imported} imported, ${existing} already cached, ${failed} failed; ` +
       `${formatBytes(progress.doneBytes)} of NAR in ${secs.toFixed(1)} s ` +
-      `(${formatBytes(progress.doneBytes / Math.max(secs, 0.001))}/s), ${formatBytes(stored)} stored`,
+      `(${formatBytes(progress.doneBytes / Math.max(secs, 0.001))}/s), ${
+        formatBytes(stored)
+      } stored`,
   );
   return failed;
 }

@@ -2,7 +2,13 @@ import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { parseDuration } from "../lib/cli/duration.ts";
-import { effectiveConfig, withStore } from "./_context.ts";
+import {
+  effectiveConfig,
+  STORE_FLAGS,
+  STORE_OPTIONS_HELP,
+  storeOverrides,
+  withStore,
+} from "./_context.ts";
 
 export const auditCommand: Command = {
   name: "audit",
@@ -15,9 +21,14 @@ taken out of service).
 
 Options:
   --since DUR   only events newer than DUR ago, e.g. 30m, 24h, 7d (default: all)
-  --json        one JSON object per line`,
+  --json        one JSON object per line
+${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
-    const p = parseFlags(argv, { since: { type: "string" }, json: { type: "boolean" } }, globals);
+    const p = parseFlags(argv, {
+      since: { type: "string" },
+      json: { type: "boolean" },
+      ...STORE_FLAGS,
+    }, globals);
     expectPositionals(p, 0, 0, "");
     const since = str(p, "since");
     let from = 0;
@@ -28,7 +39,7 @@ Options:
         throw new UsageError(`--since: ${(e as Error).message}`);
       }
     }
-    const config = await effectiveConfig(p.globals);
+    const config = await effectiveConfig(p.globals, storeOverrides(p));
     await withStore(config, async (store) => {
       for await (const ev of store.auditLog(from)) {
         if (bool(p, "json")) {
@@ -36,7 +47,9 @@ Options:
           continue;
         }
         const { type, time, ...rest } = ev;
-        const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+        const fields = Object.entries(rest).map(([k, v]) =>
+          `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`
+        );
         console.log(`${new Date(time).toISOString()} ${type.padEnd(10)} ${fields.join(" ")}`);
       }
     });

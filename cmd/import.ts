@@ -25,12 +25,17 @@ ${IMPORT_OPTIONS_HELP}
 Exit status: 0 when every path is cached afterwards, 1 otherwise.`,
   async run(argv, globals) {
     const p = parseFlags(argv, IMPORT_FLAGS, globals);
-    if (p.positionals.length === 0) throw new UsageError("missing store path (see 'arca import --help')");
+    if (p.positionals.length === 0) {
+      throw new UsageError("missing store path (see 'arca import --help')");
+    }
     const { flags, keyPaths } = importFlags(p);
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
     const metas = referencesFirst(await nixPathInfo(p.positionals));
-    const failed = await withStore(config, (store) => importAll(store, metas, config, keys, bool(p, "json")));
+    const failed = await withStore(
+      config,
+      (store) => importAll(store, metas, config, keys, bool(p, "json")),
+    );
     return failed ? 1 : 0;
   },
 };

@@ -27,7 +27,10 @@ ${IMPORT_OPTIONS_HELP}`,
     const target = p.positionals[0];
     const roots = isFlakeRef(target) ? await nixBuildOutputs(target) : [target];
     const metas = referencesFirst(await nixPathInfo(roots, true));
-    const failed = await withStore(config, (store) => importAll(store, metas, config, keys, bool(p, "json")));
+    const failed = await withStore(
+      config,
+      (store) => importAll(store, metas, config, keys, bool(p, "json")),
+    );
     return failed ? 1 : 0;
   },
 };

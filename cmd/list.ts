@@ -2,7 +2,13 @@ import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags } from "./_args.ts";
 import { formatBytes } from "../lib/cli/duration.ts";
 import { formatHash } from "../lib/hash/mod.ts";
-import { effectiveConfig, withStore } from "./_context.ts";
+import {
+  effectiveConfig,
+  STORE_FLAGS,
+  STORE_OPTIONS_HELP,
+  storeOverrides,
+  withStore,
+} from "./_context.ts";
 
 export const listCommand: Command = {
   name: "list",
@@ -10,11 +16,15 @@ export const listCommand: Command = {
   help: `Usage: arca list [--json]
 
 Prints every cached store path with its NAR size and compression, sorted by
-path. With --json, prints a JSON array of narinfo objects.`,
+path. With --json, prints a JSON array of narinfo objects.
+
+Options:
+  --json                       JSON output
+${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
-    const p = parseFlags(argv, { json: { type: "boolean" } }, globals);
+    const p = parseFlags(argv, { json: { type: "boolean" }, ...STORE_FLAGS }, globals);
     expectPositionals(p, 0, 0, "");
-    const config = await effectiveConfig(p.globals);
+    const config = await effectiveConfig(p.globals, storeOverrides(p));
     const infos = await withStore(config, async (store) => {
       const all = [];
       for await (const i of store.list()) all.push(i);

@@ -9,7 +9,13 @@ import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
-import { effectiveConfig, withStore } from "./_context.ts";
+import {
+  effectiveConfig,
+  STORE_FLAGS,
+  STORE_OPTIONS_HELP,
+  storeOverrides,
+  withStore,
+} from "./_context.ts";
 
 export const serveCommand: Command = {
   name: "serve",
@@ -26,20 +32,31 @@ runs are served as soon as they are committed.
 
 Options:
   --bind HOST:PORT   listen address (default: config 'bind', 127.0.0.1:5555)
-  --priority N       priority in nix-cache-info, lower wins (default: config 'priority', 40)`,
+  --priority N       priority in nix-cache-info, lower wins (default: config 'priority', 40)
+${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
-    const p = parseFlags(argv, { bind: { type: "string" }, priority: { type: "string" } }, globals);
+    const p = parseFlags(argv, {
+      bind: { type: "string" },
+      priority: { type: "string" },
+      ...STORE_FLAGS,
+    }, globals);
     expectPositionals(p, 0, 0, "");
     const flags: Partial<Config> = {};
     const bind = str(p, "bind");
     const prio = str(p, "priority");
     try {
       if (bind !== undefined) flags.bind = checkValue("bind", bind, "--bind") as string;
-      if (prio !== undefined) flags.priority = checkValue("priority", Number(prio), "--priority") as number;
+      if (prio !== undefined) {
+        flags.priority = checkValue(
+          "priority",
+          /^\d+$/.test(prio) ? BigInt(prio) : prio,
+          "--priority",
+        );
+      }
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const config = await effectiveConfig(p.globals, flags);
+    const config = await effectiveConfig(p.globals, { ...flags, ...storeOverrides(p) });
     const addr = parseBind(config.bind)!;
     const layout = cacheLayout(config.cache_dir, config.db_path);
 
@@ -48,7 +65,11 @@ Options:
       await writeFileAtomic(
         layout.tmp,
         layout.cacheInfo,
-        formatCacheInfo({ storeDir: config.store_dir, wantMassQuery: true, priority: config.priority }),
+        formatCacheInfo({
+          storeDir: config.store_dir,
+          wantMassQuery: true,
+          priority: config.priority,
+        }),
       );
       const index = new NarinfoIndex(store);
       await index.start(stop.signal);
@@ -67,7 +88,9 @@ Options:
         signal: stop.signal,
         onListen: ({ hostname, port }) => {
           const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-          console.log(`arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`);
+          console.log(
+            `arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`,
+          );
         },
         onError: (e) => {
           // Never leak internals; never crash the server.

@@ -1,7 +1,13 @@
 import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags } from "./_args.ts";
 import { formatBytes } from "../lib/cli/duration.ts";
-import { effectiveConfig, withStore } from "./_context.ts";
+import {
+  effectiveConfig,
+  STORE_FLAGS,
+  STORE_OPTIONS_HELP,
+  storeOverrides,
+  withStore,
+} from "./_context.ts";
 
 export const statusCommand: Command = {
   name: "status",
@@ -12,11 +18,15 @@ Shows the cache directory, backend, number of paths, NAR bytes (what the paths
 amount to uncompressed), file bytes (what Nix downloads), stored bytes (what
 the disk holds after dedup and compression), the dedup ratio (file bytes /
 stored bytes), the compression ratio (NAR bytes / stored bytes) and the chunk
-count.`,
+count.
+
+Options:
+  --json                       JSON output (for scripts)
+${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
-    const p = parseFlags(argv, { json: { type: "boolean" } }, globals);
+    const p = parseFlags(argv, { json: { type: "boolean" }, ...STORE_FLAGS }, globals);
     expectPositionals(p, 0, 0, "");
-    const config = await effectiveConfig(p.globals);
+    const config = await effectiveConfig(p.globals, storeOverrides(p));
     const s = await withStore(config, (store) => store.status());
     const dedupRatio = s.storedBytes > 0 ? s.fileBytes / s.storedBytes : 1;
     const totalRatio = s.storedBytes > 0 ? s.narBytes / s.storedBytes : 1;

@@ -14,7 +14,10 @@ export interface Closure {
   paths: string[];
 }
 
-export async function buildClosure(env: Record<string, string>, bigBytes = 50_000_000): Promise<Closure> {
+export async function buildClosure(
+  env: Record<string, string>,
+  bigBytes = 50_000_000,
+): Promise<Closure> {
   const leaf = await buildPath("arca-leaf", "mkdir -p $out/dir; : > $out/empty", env);
   const lib = await buildPath(
     "arca-lib",
@@ -55,7 +58,10 @@ export async function buildClosure(env: Record<string, string>, bigBytes = 50_00
 }
 
 /** NarHash of every path in the closure, from the local Nix. */
-export async function narHashes(top: string, env: Record<string, string>): Promise<Map<string, string>> {
+export async function narHashes(
+  top: string,
+  env: Record<string, string>,
+): Promise<Map<string, string>> {
   const json = await runOk("nix", ["path-info", "--json", "-r", top], { env });
   const infos = JSON.parse(json) as { path: string; narHash: string }[];
   return new Map(infos.map((i) => [i.path, i.narHash]));

@@ -144,7 +144,10 @@ export function nixString(s: string): string {
  * Deletes store paths from the local store. `buildPath`'s `deps` make the
  * dependent `.drv` files refer to the outputs, so those referrers go too.
  */
-export async function deleteStorePaths(paths: string[], env: Record<string, string>): Promise<void> {
+export async function deleteStorePaths(
+  paths: string[],
+  env: Record<string, string>,
+): Promise<void> {
   const all = new Set(paths);
   for (const p of paths) {
     const refs = await runOk("nix-store", ["-q", "--referrers-closure", p], { env });

@@ -33,7 +33,7 @@ const LAYERS: [string, number][] = [
 const PURE_MAX = 1;
 /** node: built-ins a pure module may use: computation only, no IO. */
 const PURE_NODE = new Set(["node:crypto", "node:zlib", "node:buffer", "node:util"]);
-const PURE_NPM = new Set(["smol-toml"]);
+const PURE_NPM = new Set(["smol-toml", "node-liblzma/wasm"]);
 
 function layerOf(rel: string): number | undefined {
   let best: [string, number] | undefined;

@@ -31,7 +31,9 @@ async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz
     assert.equal(imp.code, 0, imp.stderr);
     assert.match(imp.stderr, /5 imported, 0 already cached, 0 failed/);
     // Importing again changes nothing.
-    const again = await arca(["import-closure", closure.top], { env: { ...env, ARCA_BACKEND: backend } });
+    const again = await arca(["import-closure", closure.top], {
+      env: { ...env, ARCA_BACKEND: backend },
+    });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /0 imported, 5 already cached/);
 
@@ -93,6 +95,8 @@ async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz
   }
 }
 
-Deno.test("kv backend, zstd: a real Nix substitutes a signed closure", () => roundTrip("kv", "zstd"));
+Deno.test("kv backend, zstd: a real Nix substitutes a signed closure", () =>
+  roundTrip("kv", "zstd"));
 Deno.test("kv backend, xz: a real Nix substitutes a signed closure", () => roundTrip("kv", "xz"));
-Deno.test("filesystem backend: a real Nix substitutes a signed closure", () => roundTrip("filesystem", "zstd"));
+Deno.test("filesystem backend: a real Nix substitutes a signed closure", () =>
+  roundTrip("filesystem", "zstd"));

@@ -12,18 +12,16 @@ const MAX_OPEN = 64;
 
 export class PackReader {
   #handles = new Map<string, Promise<FileHandle>>();
-  #sizes = new Map<string, number>();
 
   constructor(private layout: CacheLayout) {}
 
-  /** Size of a pack on disk, or -1 when it is missing. Cached: packs never grow. */
+  /**
+   * Size of a pack on disk, or -1 when it is missing. Not cached: packs never
+   * grow, but damage (truncation, deletion) can shrink them, and a stat is cheap.
+   */
   async size(packId: string): Promise<number> {
-    const known = this.#sizes.get(packId);
-    if (known !== undefined) return known;
     try {
-      const st = await Deno.stat(packPath(this.layout, packId));
-      this.#sizes.set(packId, st.size);
-      return st.size;
+      return (await Deno.stat(packPath(this.layout, packId))).size;
     } catch {
       return -1;
     }
@@ -71,7 +69,6 @@ export class PackReader {
   forget(packId: string): void {
     const h = this.#handles.get(packId);
     this.#handles.delete(packId);
-    this.#sizes.delete(packId);
     h?.then((f) => f.close()).catch(() => {});
   }
 

@@ -25,12 +25,20 @@ export function parseDuration(s: string): number {
   return total;
 }
 
-const UNITS_BYTES: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+const UNITS_BYTES: Record<string, number> = {
+  "": 1,
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+};
 
 /** Parses `100K`, `500M`, `10G`, `1T` (binary units) or plain bytes. */
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new RangeError(`invalid size '${s}': use a number with K, M, G or T, e.g. 10G, 500M`);
+  if (!m) {
+    throw new RangeError(`invalid size '${s}': use a number with K, M, G or T, e.g. 10G, 500M`);
+  }
   return Math.round(Number(m[1]) * UNITS_BYTES[m[2].toUpperCase()]);
 }
 

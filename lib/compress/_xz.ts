@@ -3,7 +3,8 @@
  * `deno compile` can embed it). Its high-level helpers stop after the first .xz stream, so this
  * drives `lzma_code` directly, decoding with LZMA_CONCATENATED to read back-to-back streams.
  */
-import { getModule, initModule } from "npm:node-liblzma@5.1.3/wasm";
+import { getModule, initModule } from "node-liblzma/wasm";
+import { CompressionError } from "./compression.ts";
 
 // Loaded once, when lib/compress is first imported (~60 ms); every call below is synchronous.
 await initModule();
@@ -32,11 +33,8 @@ const MESSAGES: Record<number, string> = {
 };
 
 function fail(code: number, where: string): never {
-  throw new XzCodeError(`xz ${where}: ${MESSAGES[code] ?? `liblzma error ${code}`}`);
+  throw new CompressionError(`Cannot ${where} xz: ${MESSAGES[code] ?? `liblzma error ${code}`}`);
 }
-
-/** A liblzma error code turned into a message; wrapped into CompressionError by callers. */
-export class XzCodeError extends Error {}
 
 /** One lzma_stream plus in/out buffers in WASM memory; `free()` releases all of it. */
 class Stream {
@@ -97,7 +95,7 @@ let encoder: Stream | undefined;
 export function xzCompress(data: Uint8Array, preset: number): Uint8Array {
   encoder ??= new Stream();
   const ret = M._lzma_easy_encoder(encoder.ptr, preset, LZMA_CHECK_CRC64);
-  if (ret !== LZMA_OK) fail(ret, `encoder preset ${preset}`);
+  if (ret !== LZMA_OK) fail(ret, `set up preset ${preset} to`);
   const parts: Uint8Array[] = [];
   encoder.input(data);
   encoder.run(LZMA_FINISH, (b) => parts.push(b), "compress");
@@ -109,19 +107,19 @@ export class XzDecoder {
   #s: Stream | undefined = new Stream();
   constructor() {
     const ret = M._lzma_stream_decoder(this.#s!.ptr, DECODER_MEMLIMIT, LZMA_CONCATENATED);
-    if (ret !== LZMA_OK) (this.close(), fail(ret, "decoder init"));
+    if (ret !== LZMA_OK) (this.close(), fail(ret, "set up decoder to"));
   }
   /** Decodes the next piece of input, passing output on as it is produced. */
   push(data: Uint8Array, emit: (b: Uint8Array) => void): void {
     const s = this.#s;
-    if (!s) throw new XzCodeError("xz decoder: used after close");
+    if (!s) throw new CompressionError("Cannot decompress xz: decoder used after close");
     s.input(data);
     s.run(LZMA_RUN, emit, "decompress");
   }
   /** Checks that the input ended at the end of a stream (else: truncated). */
   finish(emit: (b: Uint8Array) => void): void {
     const s = this.#s;
-    if (!s) throw new XzCodeError("xz decoder: used after close");
+    if (!s) throw new CompressionError("Cannot decompress xz: decoder used after close");
     s.input(new Uint8Array(0));
     if (!s.run(LZMA_FINISH, emit, "decompress")) fail(10, "decompress");
   }

@@ -16,7 +16,8 @@ export function decompressChunk(data: Uint8Array, method: Compression): Uint8Arr
       let start = 0;
       for (const end of ends) {
         try {
-          parts.push(zstdDecompressSync(data.subarray(start, end)));
+          const out = zstdDecompressSync(data.subarray(start, end));
+          parts.push(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
         } catch (e) {
           throw new CompressionError(
             `Cannot decompress zstd chunk: ${(e as Error).message} (frame at byte ${start})`,

@@ -2,10 +2,10 @@
  * Streaming decompression of a whole NAR body (possibly many concatenated frames/streams),
  * with bounded memory: output is passed on as it is produced.
  */
-import { createBrotliDecompress, createGunzip, createZstdDecompress } from "node:zlib";
+import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { CompressionError, type Decompression } from "./compression.ts";
 import { XzDecoder } from "./_xz.ts";
-import { ZstdFrames } from "./_zstd_frames.ts";
+import { zstdStream } from "./_zstd_stream.ts";
 
 /** A `TransformStream` that decompresses `method`; corrupt or truncated input errors it. */
 export function decompressStream(method: Decompression): TransformStream<Uint8Array, Uint8Array> {
@@ -15,7 +15,7 @@ export function decompressStream(method: Decompression): TransformStream<Uint8Ar
     case "xz":
       return xzStream();
     case "zstd":
-      return zlibStream(method, createZstdDecompress, new ZstdFrames());
+      return zstdStream();
     case "gzip":
       return zlibStream(method, createGunzip);
     case "br":
@@ -67,15 +67,8 @@ interface ZlibLike {
   on(ev: "end", f: () => void): unknown;
 }
 
-/**
- * Adapts a node:zlib decompressor. For zstd, `frames` splits writes at frame ends (the
- * decoder drops data after a frame end within one write) and detects truncation.
- */
-function zlibStream(
-  method: string,
-  make: () => unknown,
-  frames?: ZstdFrames,
-): TransformStream<Uint8Array, Uint8Array> {
+/** Adapts a node:zlib decompressor (gzip, br) to a web TransformStream. */
+function zlibStream(method: string, make: () => unknown): TransformStream<Uint8Array, Uint8Array> {
   const z = make() as ZlibLike;
   let failure: CompressionError | undefined;
   let ended = false;
@@ -92,34 +85,16 @@ function zlibStream(
     },
     transform(piece) {
       if (failure) throw failure;
-      const segments: Uint8Array[] = [];
-      let start = 0;
-      for (const end of frames?.feed(piece) ?? []) {
-        segments.push(piece.subarray(start, end));
-        start = end;
-      }
-      if (start < piece.length) segments.push(piece.subarray(start));
       return new Promise<void>((resolve, reject) => {
         waiters.push(() => failure ? reject(failure) : resolve());
-        segments.forEach((seg, k) =>
-          z.write(seg, (err) => {
-            if (err) {
-              failure ??= new CompressionError(`Cannot decompress ${method}: ${err.message}`);
-            }
-            if (k === segments.length - 1 || failure) wake();
-          })
-        );
-        if (segments.length === 0) wake();
+        z.write(piece, (err) => {
+          if (err) failure ??= new CompressionError(`Cannot decompress ${method}: ${err.message}`);
+          wake();
+        });
       });
     },
     flush() {
       if (failure) throw failure;
-      if (frames && !frames.atFrameEnd) {
-        z.destroy();
-        throw new CompressionError(
-          `Cannot decompress ${method}: truncated (input ends inside a frame)`,
-        );
-      }
       return new Promise<void>((resolve, reject) => {
         const settle = () => failure ? reject(failure) : ended ? resolve() : waiters.push(settle);
         waiters.push(settle);

@@ -2,7 +2,7 @@
  * Per-chunk compression and whole-body decompression.
  *
  * ```
- * chunk --compressChunk(zstd-3 | xz-6)--> frame ┐
+ * chunk --compressChunk(zstd-3 | xz-0)--> frame ┐
  * chunk --compressChunk----------------> frame ├─ concatenated = one valid .zst / .xz body
  * chunk --compressChunk----------------> frame ┘         └─ decompressStream(method) -> NAR
  * ```

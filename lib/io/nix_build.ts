@@ -16,6 +16,8 @@ export async function nixBuildOutputs(ref: string): Promise<string[]> {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
     throw new Error(`nix build ${ref} failed: ${err}`);
   }
-  const res = JSON.parse(new TextDecoder().decode(out.stdout)) as { outputs: Record<string, string> }[];
+  const res = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    outputs: Record<string, string>;
+  }[];
   return res.flatMap((r) => Object.values(r.outputs));
 }

@@ -27,13 +27,19 @@ export async function nixPathInfo(paths: string[], closure = false): Promise<Pat
   if (paths.length === 0) return [];
   const args = ["--extra-experimental-features", "nix-command", "path-info", "--json"];
   if (closure) args.push("-r");
-  const out = await new Deno.Command("nix", { args: [...args, "--", ...paths], stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command("nix", {
+    args: [...args, "--", ...paths],
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output()
     .catch((e) => {
       throw new Error(`cannot run 'nix': ${(e as Error).message} (is Nix installed?)`);
     });
   const stderr = new TextDecoder().decode(out.stderr).trim();
-  if (!out.success) throw new Error(`nix path-info failed: ${stderr.split("\n").slice(-3).join(" ")}`);
+  if (!out.success) {
+    throw new Error(`nix path-info failed: ${stderr.split("\n").slice(-3).join(" ")}`);
+  }
   const raw = JSON.parse(new TextDecoder().decode(out.stdout)) as RawInfo[];
   const invalid = raw.filter((r) => r.valid === false).map((r) => r.path);
   if (invalid.length) throw new Error(`not valid in the local Nix store: ${invalid.join(", ")}`);

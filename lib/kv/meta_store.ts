@@ -42,7 +42,9 @@ export class MetaStore {
   async lookupChunks(method: string, ids: Uint8Array[]): Promise<(ChunkLocation | undefined)[]> {
     const batches: Promise<Deno.KvEntryMaybe<ChunkLocation>[]>[] = [];
     for (let i = 0; i < ids.length; i += 10) {
-      batches.push(this.kv.getMany<ChunkLocation[]>(ids.slice(i, i + 10).map((id) => K.chunk(method, id))));
+      batches.push(
+        this.kv.getMany<ChunkLocation[]>(ids.slice(i, i + 10).map((id) => K.chunk(method, id))),
+      );
     }
     return (await Promise.all(batches)).flat().map((e) => e.value ?? undefined);
   }

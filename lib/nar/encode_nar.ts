@@ -35,7 +35,7 @@ const HIGH_WATER = 1024 * 1024;
  * ```ts
  * const nar = encodeNar({ type: "symlink", target: "/etc" });
  * const bytes = new Uint8Array(await new Response(nar).arrayBuffer());
- * if (bytes.length !== 112) throw new Error("unexpected size");
+ * if (bytes.length !== 120) throw new Error("unexpected size");
  * ```
  */
 export function encodeNar(root: NarNode): ReadableStream<Uint8Array> {

@@ -32,7 +32,7 @@ interface Frame {
  * import { parseNar } from "./parse_nar.ts";
  * const again = encodeNar({ type: "symlink", target: "x" })
  *   .pipeThrough(parseNar()).pipeThrough(encodeNarEvents());
- * if ((await new Response(again).arrayBuffer()).byteLength !== 112) throw new Error();
+ * if ((await new Response(again).arrayBuffer()).byteLength !== 120) throw new Error();
  * ```
  */
 export function encodeNarEvents(): TransformStream<NarEvent, Uint8Array> {

@@ -36,7 +36,7 @@ export class NarValidator extends TransformStream<Uint8Array, Uint8Array> {
  * import { encodeNar } from "./encode_nar.ts";
  * const v = narValidator();
  * await encodeNar({ type: "symlink", target: "x" }).pipeThrough(v).pipeTo(new WritableStream());
- * if (v.size !== 112) throw new Error(`size ${v.size}`);
+ * if (v.size !== 120) throw new Error(`size ${v.size}`);
  * ```
  */
 export function narValidator(options: NarParseOptions = {}): NarValidator {

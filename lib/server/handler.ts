@@ -93,7 +93,12 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
   };
 }
 
-async function serveNar(deps: HandlerDeps, req: Request, name: string, head: boolean): Promise<Response> {
+async function serveNar(
+  deps: HandlerDeps,
+  req: Request,
+  name: string,
+  head: boolean,
+): Promise<Response> {
   const parsed = parseNarFileName(name);
   if (!parsed) return notFound();
   const body = await deps.store.openNar(name);

@@ -13,7 +13,7 @@ import type { CacheLayout } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent } from "../kv/records.ts";
-import { ingestChunks } from "./ingest_chunks.ts";
+import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { narFileName, parseNarFileName } from "./nar_file_name.ts";
 import {
   HashMismatchError,
@@ -73,7 +73,9 @@ export class FsStore implements Store {
     const self = meta.storePath.slice(meta.storePath.lastIndexOf("/") + 1);
     const missing: string[] = [];
     for (const ref of meta.references) {
-      if (ref !== self && !(await this.getNarinfo(parseStorePathBase(ref).hashPart))) missing.push(ref);
+      if (ref !== self && !(await this.getNarinfo(parseStorePathBase(ref).hashPart))) {
+        missing.push(ref);
+      }
     }
     if (missing.length) {
       await nar.cancel().catch(() => {});
@@ -89,7 +91,9 @@ export class FsStore implements Store {
     if (!hashEquals(narHash, meta.narHash) || res.narSize !== meta.narSize) {
       res.pack.abort();
       throw new HashMismatchError(
-        `refusing ${meta.storePath}: its NAR hashes to ${formatHash(narHash)} (${res.narSize} bytes)` +
+        `refusing ${meta.storePath}: its NAR hashes to ${
+          formatHash(narHash)
+        } (${res.narSize} bytes)` +
           ` but Nix recorded ${formatHash(meta.narHash)} (${meta.narSize} bytes)`,
       );
     }
@@ -177,6 +181,7 @@ export class FsStore implements Store {
   }
 
   close(): Promise<void> {
+    closeIngest();
     this.meta.close();
     return Promise.resolve();
   }

@@ -17,7 +17,8 @@
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { Chunker } from "../chunk/mod.ts";
-import { type Compression, compressChunk } from "../compress/mod.ts";
+import type { Compression } from "../compress/mod.ts";
+import { CompressPool } from "./compress_pool.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import type { ChunkLocation } from "../kv/records.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
@@ -64,9 +65,32 @@ export async function ingestChunks(
   const manifest: Manifest = { compression: opts.compression, chunks: [] };
   const newChunks: { id: Uint8Array; loc: ChunkLocation }[] = [];
   // Chunks first seen in this NAR, so a repeat inside it is stored once.
-  const fresh = new Map<string, ChunkLocation>();
+  const fresh = new Map<string, Slot>();
+  // Chunks in order, waiting for their compressed bytes; bounded so memory stays flat.
+  const queue: Slot[] = [];
   let narSize = 0;
   let fileSize = 0;
+
+  // Appends the oldest slot's bytes in NAR order: pack, FileHash, manifest.
+  const settle = async (slot: Slot) => {
+    const stored = await slot.bytes!;
+    // Only the place is remembered, not the bytes: memory stays flat.
+    slot.bytes = undefined;
+    if (!slot.loc) {
+      const offset = await pack.append(stored);
+      slot.loc = {
+        pack: pack.id,
+        offset,
+        clen: stored.length,
+        ulen: slot.ulen,
+        crc: crc32(stored),
+      };
+      newChunks.push({ id: slot.id, loc: slot.loc });
+    }
+    fileHasher.update(stored);
+    fileSize += stored.length;
+    manifest.chunks.push({ id: slot.id, ...slot.loc } satisfies ChunkRef);
+  };
 
   const take = async (chunks: Uint8Array[]) => {
     if (chunks.length === 0) return;
@@ -75,24 +99,31 @@ export async function ingestChunks(
     for (let i = 0; i < chunks.length; i++) {
       const id = ids[i];
       const key = encodeHex(id);
-      let loc = fresh.get(key) ?? known[i];
-      let stored: Uint8Array = EMPTY;
-      if (loc?.pack === pack.id) {
-        // A repeat inside this NAR: compression is deterministic, so doing it
-        // again yields the bytes already appended, without reading them back.
-        stored = await compressChunk(chunks[i], opts.compression, opts.level);
-      } else if (loc && deps.packs && (stored = await readIntact(deps.packs, loc)).length > 0) {
-        // deduplicated: reuse the stored copy
+      const first = fresh.get(key);
+      let slot: Slot;
+      if (first) {
+        // A repeat inside this NAR: same place. Its bytes are shared while the
+        // first copy is in flight, else made again (compression is deterministic).
+        slot = {
+          id,
+          ulen: first.ulen,
+          bytes: first.bytes ?? compress(chunks[i], opts),
+          get loc() {
+            return first.loc;
+          },
+        };
       } else {
-        stored = await compressChunk(chunks[i], opts.compression, opts.level);
-        const offset = await pack.append(stored);
-        loc = { pack: pack.id, offset, clen: stored.length, ulen: chunks[i].length, crc: crc32(stored) };
-        fresh.set(key, loc);
-        newChunks.push({ id, loc });
+        const loc = known[i];
+        const kept = loc && deps.packs ? await readIntact(deps.packs, loc) : EMPTY;
+        if (loc && kept.length > 0) {
+          slot = { id, ulen: loc.ulen, bytes: Promise.resolve(kept), loc };
+        } else {
+          slot = { id, ulen: chunks[i].length, bytes: compress(chunks[i], opts) };
+          fresh.set(key, slot);
+        }
       }
-      fileHasher.update(stored);
-      fileSize += stored.length;
-      manifest.chunks.push({ id, ...loc } satisfies ChunkRef);
+      queue.push(slot);
+      while (queue.length > IN_FLIGHT) await settle(queue.shift()!);
     }
   };
 
@@ -104,7 +135,10 @@ export async function ingestChunks(
       opts.onProgress?.(narSize);
     }
     await take(chunker.finish());
+    while (queue.length) await settle(queue.shift()!);
   } catch (e) {
+    // Let in-flight compressions finish quietly before dropping the pack.
+    await Promise.allSettled(queue.map((s) => s.bytes));
     pack.abort();
     throw e;
   }
@@ -117,6 +151,32 @@ export async function ingestChunks(
     newChunks,
     pack,
   };
+}
+
+interface Slot {
+  id: Uint8Array;
+  ulen: number;
+  /** The stored bytes until the slot is settled. */
+  bytes?: Promise<Uint8Array>;
+  /** Where the bytes are stored; set for known chunks, or once a new one is appended. */
+  loc?: ChunkLocation;
+}
+
+/** Chunks compressing at once: enough to keep every worker busy, few enough to stay small. */
+const IN_FLIGHT = 32;
+
+let pool: CompressPool | undefined;
+
+function compress(chunk: Uint8Array, opts: IngestOptions): Promise<Uint8Array> {
+  if (opts.compression === "none") return Promise.resolve(chunk.slice());
+  pool ??= new CompressPool();
+  return pool.compress(chunk, opts.compression, opts.level);
+}
+
+/** Stops the compression workers (so the process can exit). */
+export function closeIngest(): void {
+  pool?.close();
+  pool = undefined;
 }
 
 const EMPTY = new Uint8Array(0);

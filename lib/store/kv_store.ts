@@ -20,7 +20,7 @@ import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarRecord } from "../kv/records.ts";
-import { ingestChunks } from "./ingest_chunks.ts";
+import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
 import { narFileName, parseNarFileName } from "./nar_file_name.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
@@ -41,7 +41,11 @@ const MANIFEST_CACHE = 256;
 const REVERIFY_MS = 10 * 60_000;
 
 /** Groups chunks stored next to each other in one pack into reads of up to RUN_BYTES. */
-function* runs(m: Manifest, from: number, end: number): Generator<{ i: number; j: number; len: number }> {
+function* runs(
+  m: Manifest,
+  from: number,
+  end: number,
+): Generator<{ i: number; j: number; len: number }> {
   let i = from;
   let pos = 0;
   while (i < m.chunks.length && pos < end) {
@@ -98,7 +102,9 @@ export class KvStore implements Store {
     const self = meta.storePath.slice(meta.storePath.lastIndexOf("/") + 1);
     const missing: string[] = [];
     for (const ref of meta.references) {
-      if (ref !== self && !(await this.meta.getNar(parseStorePathBase(ref).hashPart))) missing.push(ref);
+      if (ref !== self && !(await this.meta.getNar(parseStorePathBase(ref).hashPart))) {
+        missing.push(ref);
+      }
     }
     if (missing.length) {
       await nar.cancel().catch(() => {});
@@ -106,16 +112,22 @@ export class KvStore implements Store {
     }
 
     const started = Date.now();
-    const res = await ingestChunks(nar, { layout: this.layout, meta: this.meta, packs: this.packs }, {
-      compression: opts.compression,
-      level: opts.level,
-      onProgress: opts.onProgress,
-    });
+    const res = await ingestChunks(
+      nar,
+      { layout: this.layout, meta: this.meta, packs: this.packs },
+      {
+        compression: opts.compression,
+        level: opts.level,
+        onProgress: opts.onProgress,
+      },
+    );
     const narHash = { algo: "sha256" as const, digest: res.narHash };
     if (!hashEquals(narHash, meta.narHash) || res.narSize !== meta.narSize) {
       res.pack.abort();
       throw new HashMismatchError(
-        `refusing ${meta.storePath}: its NAR hashes to ${formatHash(narHash)} (${res.narSize} bytes)` +
+        `refusing ${meta.storePath}: its NAR hashes to ${
+          formatHash(narHash)
+        } (${res.narSize} bytes)` +
           ` but Nix recorded ${formatHash(meta.narHash)} (${meta.narSize} bytes)`,
       );
     }
@@ -185,13 +197,16 @@ export class KvStore implements Store {
     // Every chunk must be on disk and intact before a response starts, so a
     // 200 never ends short. Checking costs a read at page-cache speed and a
     // crc32 (GB/s); a NAR checked recently is trusted for a while.
+    // Even then its packs' lengths are checked (a stat each): a pack cut
+    // short since the last check would otherwise end a 200 early.
     const checked = this.#verified.get(parsed.fileHash32);
-    if (checked === undefined || Date.now() - checked > REVERIFY_MS) {
-      const problem = await this.#check(m);
-      if (problem) {
-        await this.quarantine(parsed.fileHash32, problem);
-        return undefined;
-      }
+    const trusted = checked !== undefined && Date.now() - checked <= REVERIFY_MS;
+    const problem = trusted ? await this.#checkLengths(m) : await this.#check(m);
+    if (problem) {
+      await this.quarantine(parsed.fileHash32, problem);
+      return undefined;
+    }
+    if (!trusted) {
       this.#verified.set(parsed.fileHash32, Date.now());
       if (this.#verified.size > 4096) this.#verified.delete(this.#verified.keys().next().value!);
     }
@@ -217,6 +232,18 @@ export class KvStore implements Store {
           return `chunk ${k} (pack ${c.pack} at ${c.offset}) is damaged`;
         }
         o += c.clen;
+      }
+    }
+    return undefined;
+  }
+
+  /** Returns which pack is missing or too short for a NAR's chunks, or undefined. */
+  async #checkLengths(m: Manifest): Promise<string | undefined> {
+    const need = new Map<string, number>();
+    for (const c of m.chunks) need.set(c.pack, Math.max(need.get(c.pack) ?? 0, c.offset + c.clen));
+    for (const [pack, end] of need) {
+      if ((await this.packs.size(pack)) < end) {
+        return `pack ${pack} is missing or shorter than ${end}`;
       }
     }
     return undefined;
@@ -323,6 +350,7 @@ export class KvStore implements Store {
   }
 
   async close(): Promise<void> {
+    closeIngest();
     await this.packs.close();
     this.meta.close();
   }

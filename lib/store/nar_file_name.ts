@@ -12,7 +12,9 @@ export function narFileName(fileHash32: string, compression: Compression): strin
 }
 
 /** Returns the hash and compression a name stands for, or undefined if malformed. */
-export function parseNarFileName(name: string): { fileHash32: string; compression: Compression } | undefined {
+export function parseNarFileName(
+  name: string,
+): { fileHash32: string; compression: Compression } | undefined {
   const m = NAME.exec(name);
   if (!m) return undefined;
   const compression: Compression = m[2] === ".zst" ? "zstd" : m[2] === ".xz" ? "xz" : "none";

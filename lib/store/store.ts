@@ -46,7 +46,11 @@ export interface Store {
   readonly backend: "kv" | "filesystem";
   getNarinfo(hashPart: string): Promise<NarInfo | undefined>;
   list(): AsyncIterable<NarInfo>;
-  importNar(meta: PathMeta, nar: ReadableStream<Uint8Array>, opts: ImportOptions): Promise<ImportResult>;
+  importNar(
+    meta: PathMeta,
+    nar: ReadableStream<Uint8Array>,
+    opts: ImportOptions,
+  ): Promise<ImportResult>;
   /** `name` is the file name under `nar/`, e.g. `<fileHash32>.nar.zst`; undefined when absent. */
   openNar(name: string): Promise<NarBody | undefined>;
   /** Takes every path whose NAR is file `fileHash32` out of service. */
