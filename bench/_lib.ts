@@ -230,6 +230,9 @@ export async function machineInfo(): Promise<Record<string, string>> {
     cpu,
     memory: `${(memKiB / 1024 / 1024).toFixed(1)} GiB`,
     kernel: (readProc("/proc/sys/kernel/osrelease") ?? "?").trim(),
+    // Other work on the machine makes every figure noisier: record it.
+    "load average at start (1/5/15 min)": (readProc("/proc/loadavg") ?? "?").split(" ").slice(0, 3)
+      .join(" "),
     deno: `${Deno.version.deno} (v8 ${Deno.version.v8})`,
     nix: await first("nix", ["--version"]),
     nginx: await first("nginx", ["-v"]),

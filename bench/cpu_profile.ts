@@ -61,7 +61,9 @@ export function selfTimes(p: Profile): { pct: number; where: string }[] {
     time.set(where, (time.get(where) ?? 0) + dt);
     total += dt;
   });
-  return [...time].map(([where, t]) => ({ pct: (100 * t) / total, where })).sort((a, b) => b.pct - a.pct);
+  return [...time].map(([where, t]) => ({ pct: (100 * t) / total, where })).sort((a, b) =>
+    b.pct - a.pct
+  );
 }
 
 if (import.meta.main) {
@@ -71,5 +73,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const rows = selfTimes(await cpuProfile(hostPort, Number(secs)));
-  for (const r of rows.slice(0, Number(top ?? 25))) console.log(`${r.pct.toFixed(1).padStart(5)}%  ${r.where}`);
+  for (const r of rows.slice(0, Number(top ?? 25))) {
+    console.log(`${r.pct.toFixed(1).padStart(5)}%  ${r.where}`);
+  }
 }

@@ -187,6 +187,10 @@ async function main(): Promise<void> {
     `(all 404); W3 cycles over every NAR URL of the closure (each server's own URLs), MB/s is bytes ` +
     `received by wrk per second. W5 CPU s are the child's user+sys (with its own children); peak RSS is ` +
     `its VmHWM sampled every 20 ms. W8 RSS is the whole process tree (nginx: master + worker) after 1 s idle.`,
+    `Ratios cancel machine speed, not competing load: check the load average above; a noisy row ` +
+    `means other work ran at the same time.`,
+    `Profile any Arca process with \`deno run --inspect=127.0.0.1:9229 …\` and ` +
+    `\`deno run -A bench/cpu_profile.ts 127.0.0.1:9229 SECONDS\` (self time per function).`,
     `Not measured yet: W4 (one 1 GiB NAR + Range), W6 (version series stored bytes).`,
   ];
   const table = resultsTable(rows);

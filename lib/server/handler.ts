@@ -102,7 +102,12 @@ async function serveNar(
   const parsed = parseNarFileName(name);
   if (!parsed) return notFound();
   const body = await deps.store.openNar(name);
-  if (!body) return notFound();
+  if (!body) {
+    // openNar may just have taken damaged paths out of service: let the index
+    // drop their narinfos before answering, so the next narinfo GET is a 404 too.
+    await deps.index.refresh();
+    return notFound();
+  }
   const etag = `"${parsed.fileHash32}"`;
   const common: Record<string, string> = {
     "content-type": contentTypeOf(body.compression),

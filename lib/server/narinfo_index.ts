@@ -48,6 +48,7 @@ export class NarinfoIndex {
 
   /** Applies changes since the last refresh; concurrent calls coalesce. */
   refresh(): Promise<void> {
+    if (!this.#live) return Promise.resolve();
     if (this.#refreshing) {
       this.#again = true;
       return this.#refreshing;
