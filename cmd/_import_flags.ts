@@ -7,6 +7,7 @@ import { formatBytes } from "../lib/cli/duration.ts";
 import type { PathMeta, Store } from "../lib/store/store.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { narDumpPath } from "../lib/io/nar_source.ts";
+import { importPath } from "../lib/store/import_path.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
 
@@ -50,7 +51,7 @@ export async function importAll(
   let failed = 0, imported = 0, existing = 0, stored = 0;
   for (const meta of paths) {
     try {
-      const r = await store.importNar(meta, narDumpPath(meta.storePath), {
+      const r = await importPath(store, meta, () => narDumpPath(meta.storePath), {
         compression: config.compression,
         level: config.compression === "zstd"
           ? config.zstd_level

@@ -8,14 +8,20 @@ import type { AuditEvent, ChunkLocation, NarFileRecord, NarRecord } from "./reco
 
 export type Stats = Record<StatName, number>;
 
-export interface ImportCommit {
-  hashPart: string;
-  record: NarRecord;
-  /** Set when this import created the NAR file (not when it reused one). */
-  narFile?: NarFileRecord;
+/** A NAR file whose chunks are stored and indexed: not yet referenced by any path. */
+export interface NarFileCommit {
+  fileHash32: string;
+  narHash32: string;
+  narFile: NarFileRecord;
   newChunks: number;
   storedBytes: number;
   pack?: { id: string; size: number };
+}
+
+/** A path to publish; its NAR file must already be committed. */
+export interface PathCommit {
+  hashPart: string;
+  record: NarRecord;
   audit: AuditEvent;
 }
 
@@ -62,24 +68,43 @@ export class MetaStore {
   }
 
   /**
-   * Publishes one imported path. Returns false (and changes nothing) if the
-   * path was already there, so concurrent imports of one path are harmless.
+   * Records a stored NAR file and its counters. If the same file was
+   * committed meanwhile, only the bytes this import added are counted.
    */
-  async commitImport(c: ImportCommit): Promise<boolean> {
+  async commitNarFile(c: NarFileCommit): Promise<void> {
+    const now = c.narFile.createdAt;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const fileEntry = await this.kv.get(K.narfile(c.fileHash32));
+      const op = this.kv.atomic().check(fileEntry);
+      if (fileEntry.versionstamp === null) {
+        op.set(K.narfile(c.fileHash32), c.narFile);
+        op.set(K.narhash(c.narHash32), c.fileHash32);
+        op.sum(K.stat("fileBytes"), BigInt(c.narFile.fileSize));
+      }
+      if (c.newChunks > 0) op.sum(K.stat("chunks"), BigInt(c.newChunks));
+      if (c.storedBytes > 0) op.sum(K.stat("storedBytes"), BigInt(c.storedBytes));
+      if (c.pack) op.set(K.pack(c.pack.id), { size: c.pack.size, createdAt: now });
+      if ((await op.commit()).ok) return;
+    }
+    throw new Error(`KV commit of NAR file ${c.fileHash32} kept conflicting`);
+  }
+
+  /** The stored NAR file with this content, if any. */
+  async findNarFile(narHash32: string): Promise<string | undefined> {
+    return (await this.kv.get<string>(K.narhash(narHash32))).value ?? undefined;
+  }
+
+  /**
+   * Publishes one path. Returns false (and changes nothing) if the path was
+   * already there, so concurrent imports of one path are harmless.
+   */
+  async commitPath(c: PathCommit): Promise<boolean> {
     const now = c.record.importedAt;
     const existing = await this.kv.get(K.narinfo(c.hashPart));
     if (existing.versionstamp !== null) return false;
-    const fileEntry = await this.kv.get(K.narfile(c.record.fileHash));
     const op = this.kv.atomic().check(existing);
     op.set(K.narinfo(c.hashPart), c.record);
     op.sum(K.stat("paths"), 1n).sum(K.stat("narBytes"), BigInt(c.record.narSize));
-    if (c.narFile && fileEntry.versionstamp === null) {
-      op.check(fileEntry).set(K.narfile(c.record.fileHash), c.narFile);
-      op.sum(K.stat("fileBytes"), BigInt(c.narFile.fileSize));
-    }
-    if (c.newChunks > 0) op.sum(K.stat("chunks"), BigInt(c.newChunks));
-    if (c.storedBytes > 0) op.sum(K.stat("storedBytes"), BigInt(c.storedBytes));
-    if (c.pack) op.set(K.pack(c.pack.id), { size: c.pack.size, createdAt: now });
     op.set(K.change(now, c.hashPart), "add");
     op.set(K.gen, crypto.randomUUID());
     op.set(K.audit(now, crypto.randomUUID()), c.audit);

@@ -21,6 +21,8 @@ export interface NarRecord {
 
 /** One stored NAR file; its chunk list is the manifest file of the same name. */
 export interface NarFileRecord {
+  /** `sha256:<nix32>` of the plain NAR */
+  narHash: string;
   compression: Compression;
   fileSize: number;
   narSize: number;

@@ -28,6 +28,8 @@ export interface HandlerDeps {
   storeDir: string;
   priority: number;
   logsDir: string;
+  /** Handles PUT requests (uploads); without it they get 405. */
+  upload?: (req: Request, path: string) => Promise<Response>;
   /** Receives `Serve` events; the caller batches them into the audit log. */
   onServe?: (ev: AuditEvent) => void;
 }
@@ -44,6 +46,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
 
   return async (req: Request): Promise<Response> => {
     const method = req.method;
+    if (method === "PUT" && deps.upload) return await deps.upload(req, pathOf(req.url));
     if (method !== "GET" && method !== "HEAD") {
       return new Response("method not allowed\n", {
         status: 405,

@@ -5,10 +5,9 @@
  * log still goes to Deno KV.
  */
 import { encodeNix32 } from "../encoding/mod.ts";
-import { formatHash, hashEquals } from "../hash/mod.ts";
+import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
 import { formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
-import { isValidHashPart, parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
-import { signNarinfo } from "../sign/mod.ts";
+import { isValidHashPart, parseStorePath } from "../store_path/mod.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { MetaStore } from "../kv/meta_store.ts";
@@ -16,15 +15,17 @@ import type { AuditEvent } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { narFileName, parseNarFileName } from "./nar_file_name.ts";
 import {
-  HashMismatchError,
-  type ImportOptions,
   type ImportResult,
   MissingReferencesError,
   type NarBody,
   type PathMeta,
+  type PublishOptions,
   type Store,
+  type StoredNar,
+  type StoreNarOptions,
   type StoreStatus,
 } from "./store.ts";
+import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
@@ -59,74 +60,70 @@ export class FsStore implements Store {
     }
   }
 
-  async importNar(
-    meta: PathMeta,
-    nar: ReadableStream<Uint8Array>,
-    opts: ImportOptions,
-  ): Promise<ImportResult> {
-    const sp = parseStorePath(meta.storePath);
-    const existing = await this.getNarinfo(sp.hashPart);
-    if (existing) {
-      await nar.cancel().catch(() => {});
-      return { status: "exists", narinfo: existing, storedBytes: 0 };
-    }
-    const self = meta.storePath.slice(meta.storePath.lastIndexOf("/") + 1);
-    const missing: string[] = [];
-    for (const ref of meta.references) {
-      if (ref !== self && !(await this.getNarinfo(parseStorePathBase(ref).hashPart))) {
-        missing.push(ref);
-      }
-    }
-    if (missing.length) {
-      await nar.cancel().catch(() => {});
-      throw new MissingReferencesError(meta.storePath, missing);
-    }
-    const started = Date.now();
-    const res = await ingestChunks(nar, { layout: this.layout }, {
-      compression: opts.compression,
-      level: opts.level,
-      onProgress: opts.onProgress,
-    });
+  async findNar(narHash: Hash): Promise<StoredNar | undefined> {
+    const fileHash32 = await this.meta.findNarFile(encodeNix32(narHash.digest));
+    const rec = fileHash32 && (await this.meta.getNarFile(fileHash32));
+    if (!fileHash32 || !rec) return undefined;
+    const name = narFileName(fileHash32, rec.compression);
+    if (!(await exists(`${this.layout.nar}/${name}`))) return undefined;
+    return {
+      narHash: parseHash(rec.narHash),
+      narSize: rec.narSize,
+      fileHash32,
+      fileSize: rec.fileSize,
+      compression: rec.compression,
+      storedBytes: 0,
+    };
+  }
+
+  async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
+    const res = await ingestChunks(nar, { layout: this.layout }, opts);
     const narHash = { algo: "sha256" as const, digest: res.narHash };
-    if (!hashEquals(narHash, meta.narHash) || res.narSize !== meta.narSize) {
-      res.pack.abort();
-      throw new HashMismatchError(
-        `refusing ${meta.storePath}: its NAR hashes to ${
-          formatHash(narHash)
-        } (${res.narSize} bytes)` +
-          ` but Nix recorded ${formatHash(meta.narHash)} (${meta.narSize} bytes)`,
-      );
-    }
+    if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const fileHash32 = encodeNix32(res.fileHash);
-    const name = narFileName(fileHash32, opts.compression);
-    await res.pack.sealAs(`${this.layout.nar}/${name}`);
-    let info: NarInfo = {
-      storePath: meta.storePath,
-      url: `nar/${name}`,
-      compression: opts.compression,
-      fileHash: { algo: "sha256", digest: res.fileHash },
-      fileSize: res.fileSize,
+    await res.pack.sealAs(`${this.layout.nar}/${narFileName(fileHash32, opts.compression)}`);
+    await this.meta.commitNarFile({
+      fileHash32,
+      narHash32: encodeNix32(res.narHash),
+      narFile: {
+        narHash: formatHash(narHash),
+        compression: opts.compression,
+        fileSize: res.fileSize,
+        narSize: res.narSize,
+        chunks: res.manifest.chunks.length,
+        createdAt: Date.now(),
+      },
+      newChunks: 0,
+      storedBytes: res.fileSize,
+    });
+    return {
       narHash,
       narSize: res.narSize,
-      references: [...meta.references].sort(),
-      deriver: meta.deriver,
-      sigs: meta.sigs,
-      ca: meta.ca,
+      fileHash32,
+      fileSize: res.fileSize,
+      compression: opts.compression,
+      storedBytes: res.fileSize,
     };
-    for (const k of opts.keys) info = signNarinfo(info, k);
+  }
+
+  async publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult> {
+    const sp = parseStorePath(meta.storePath);
+    const existing = await this.getNarinfo(sp.hashPart);
+    if (existing) return { status: "exists", narinfo: existing, storedBytes: 0 };
+    const missing = await missingReferences(this, meta);
+    if (missing.length) throw new MissingReferencesError(meta.storePath, missing);
+    const info = buildNarinfo(meta, stored, opts.keys);
     // The narinfo goes last: its existence means the NAR and the references are there.
     await writeFileAtomic(this.layout.tmp, this.#narinfoPath(sp.hashPart), formatNarinfo(info));
-    const now = Date.now();
     await this.meta.appendAudit([{
-      type: "Import",
-      time: now,
+      type: opts.event ?? "Import",
+      time: Date.now(),
       path: meta.storePath,
-      narSize: res.narSize,
-      fileSize: res.fileSize,
-      storedBytes: res.fileSize,
-      ms: now - started,
+      narSize: stored.narSize,
+      fileSize: stored.fileSize,
+      storedBytes: stored.storedBytes,
     }]);
-    return { status: "imported", narinfo: info, storedBytes: res.fileSize };
+    return { status: "imported", narinfo: info, storedBytes: stored.storedBytes };
   }
 
   async openNar(name: string): Promise<NarBody | undefined> {
@@ -215,4 +212,13 @@ function fileRange(path: string, start: number, end: number): ReadableStream<Uin
       file?.close();
     },
   });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -11,27 +11,28 @@
  */
 import { crc32 } from "node:zlib";
 import { encodeNix32 } from "../encoding/mod.ts";
-import { formatHash, hashEquals } from "../hash/mod.ts";
+import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
-import { parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
-import { signNarinfo } from "../sign/mod.ts";
+import { parseStorePath } from "../store_path/mod.ts";
 import { type CacheLayout, manifestPath } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
 import { MetaStore } from "../kv/meta_store.ts";
-import type { AuditEvent, NarRecord } from "../kv/records.ts";
+import type { AuditEvent } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
-import { narFileName, parseNarFileName } from "./nar_file_name.ts";
+import { parseNarFileName } from "./nar_file_name.ts";
+import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
 import {
-  HashMismatchError,
-  type ImportOptions,
   type ImportResult,
   MissingReferencesError,
   type NarBody,
   type PathMeta,
+  type PublishOptions,
   type Store,
+  type StoredNar,
+  type StoreNarOptions,
   type StoreStatus,
 } from "./store.ts";
 
@@ -88,103 +89,88 @@ export class KvStore implements Store {
     for await (const [, r] of this.meta.listNars()) yield recordToNarinfo(r);
   }
 
-  async importNar(
-    meta: PathMeta,
-    nar: ReadableStream<Uint8Array>,
-    opts: ImportOptions,
-  ): Promise<ImportResult> {
-    const sp = parseStorePath(meta.storePath);
-    const existing = await this.meta.getNar(sp.hashPart);
-    if (existing) {
-      await nar.cancel().catch(() => {});
-      return { status: "exists", narinfo: recordToNarinfo(existing), storedBytes: 0 };
-    }
-    const self = meta.storePath.slice(meta.storePath.lastIndexOf("/") + 1);
-    const missing: string[] = [];
-    for (const ref of meta.references) {
-      if (ref !== self && !(await this.meta.getNar(parseStorePathBase(ref).hashPart))) {
-        missing.push(ref);
-      }
-    }
-    if (missing.length) {
-      await nar.cancel().catch(() => {});
-      throw new MissingReferencesError(meta.storePath, missing);
-    }
+  async findNar(narHash: Hash): Promise<StoredNar | undefined> {
+    const fileHash32 = await this.meta.findNarFile(encodeNix32(narHash.digest));
+    const rec = fileHash32 && (await this.meta.getNarFile(fileHash32));
+    if (!fileHash32 || !rec) return undefined;
+    return {
+      narHash: parseHash(rec.narHash),
+      narSize: rec.narSize,
+      fileHash32,
+      fileSize: rec.fileSize,
+      compression: rec.compression,
+      storedBytes: 0,
+    };
+  }
 
-    const started = Date.now();
+  async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
     const res = await ingestChunks(
       nar,
       { layout: this.layout, meta: this.meta, packs: this.packs },
-      {
-        compression: opts.compression,
-        level: opts.level,
-        onProgress: opts.onProgress,
-      },
+      opts,
     );
     const narHash = { algo: "sha256" as const, digest: res.narHash };
-    if (!hashEquals(narHash, meta.narHash) || res.narSize !== meta.narSize) {
-      res.pack.abort();
-      throw new HashMismatchError(
-        `refusing ${meta.storePath}: its NAR hashes to ${
-          formatHash(narHash)
-        } (${res.narSize} bytes)` +
-          ` but Nix recorded ${formatHash(meta.narHash)} (${meta.narSize} bytes)`,
-      );
-    }
+    if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const packSize = res.pack.size;
     const sealed = await res.pack.seal();
     const fileHash32 = encodeNix32(res.fileHash);
-    const mpath = manifestPath(this.layout, fileHash32);
-    const haveFile = await this.meta.getNarFile(fileHash32);
-    if (!haveFile) await writeFileAtomic(this.layout.tmp, mpath, encodeManifest(res.manifest));
+    if (!(await this.meta.getNarFile(fileHash32))) {
+      await writeFileAtomic(
+        this.layout.tmp,
+        manifestPath(this.layout, fileHash32),
+        encodeManifest(res.manifest),
+      );
+    }
     await this.meta.putChunks(opts.compression, res.newChunks);
-
-    let info: NarInfo = {
-      storePath: meta.storePath,
-      url: `nar/${narFileName(fileHash32, opts.compression)}`,
-      compression: opts.compression,
-      fileHash: { algo: "sha256", digest: res.fileHash },
-      fileSize: res.fileSize,
-      narHash,
-      narSize: res.narSize,
-      references: [...meta.references].sort(),
-      deriver: meta.deriver,
-      sigs: meta.sigs,
-      ca: meta.ca,
-    };
-    for (const k of opts.keys) info = signNarinfo(info, k);
-    const now = Date.now();
-    const record: NarRecord = narinfoToRecord(info, fileHash32, now);
-    const ok = await this.meta.commitImport({
-      hashPart: sp.hashPart,
-      record,
+    await this.meta.commitNarFile({
+      fileHash32,
+      narHash32: encodeNix32(res.narHash),
       narFile: {
+        narHash: formatHash(narHash),
         compression: opts.compression,
         fileSize: res.fileSize,
         narSize: res.narSize,
         chunks: res.manifest.chunks.length,
-        createdAt: now,
+        createdAt: Date.now(),
       },
       newChunks: res.newChunks.length,
       storedBytes: packSize,
       pack: sealed ? { id: res.pack.id, size: packSize } : undefined,
+    });
+    return {
+      narHash,
+      narSize: res.narSize,
+      fileHash32,
+      fileSize: res.fileSize,
+      compression: opts.compression,
+      storedBytes: packSize,
+    };
+  }
+
+  async publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult> {
+    const sp = parseStorePath(meta.storePath);
+    const missing = await missingReferences(this, meta);
+    if (missing.length) throw new MissingReferencesError(meta.storePath, missing);
+    const info = buildNarinfo(meta, stored, opts.keys);
+    const now = Date.now();
+    const ok = await this.meta.commitPath({
+      hashPart: sp.hashPart,
+      record: narinfoToRecord(info, stored.fileHash32, now),
       audit: {
-        type: "Import",
+        type: opts.event ?? "Import",
         time: now,
         path: meta.storePath,
-        narSize: res.narSize,
-        fileSize: res.fileSize,
-        storedBytes: packSize,
-        ms: now - started,
+        narSize: stored.narSize,
+        fileSize: stored.fileSize,
+        storedBytes: stored.storedBytes,
       },
     });
     if (!ok) {
-      // Another process imported it meanwhile; ours is garbage for gc.
       const other = await this.meta.getNar(sp.hashPart);
       if (other) return { status: "exists", narinfo: recordToNarinfo(other), storedBytes: 0 };
       throw new Error(`could not commit ${meta.storePath}: concurrent change, try again`);
     }
-    return { status: "imported", narinfo: info, storedBytes: packSize };
+    return { status: "imported", narinfo: info, storedBytes: stored.storedBytes };
   }
 
   async openNar(name: string): Promise<NarBody | undefined> {

@@ -4,6 +4,7 @@
  * (the flat `nix copy --to file://` layout).
  */
 import type { Compression } from "../compress/mod.ts";
+import type { Hash } from "../hash/mod.ts";
 import type { PathMeta } from "../narinfo/path_meta.ts";
 import type { AuditEvent } from "../kv/records.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
@@ -11,11 +12,33 @@ import type { SecretKey } from "../sign/mod.ts";
 
 export type { PathMeta };
 
-export interface ImportOptions {
+export interface StoreNarOptions {
   compression: Compression;
   level: number;
-  keys: SecretKey[];
+  /**
+   * When given, the NAR must hash to this (refused otherwise, nothing kept).
+   * `source` names who claimed it in the refusal, e.g. "Nix recorded".
+   */
+  expect?: { narHash: Hash; narSize: number; what: string; source: string };
   onProgress?: (narBytes: number) => void;
+}
+
+/** A NAR held by the store, whether or not a path refers to it yet. */
+export interface StoredNar {
+  narHash: Hash;
+  narSize: number;
+  fileHash32: string;
+  fileSize: number;
+  compression: Compression;
+  /** Bytes storing it added (0 when it was already there). */
+  storedBytes: number;
+}
+
+export interface PublishOptions {
+  /** Signs with each; existing signatures from other keys are kept. */
+  keys: SecretKey[];
+  /** Audit event type: `Import` (default) or `Upload`. */
+  event?: string;
 }
 
 export interface ImportResult {
@@ -46,11 +69,15 @@ export interface Store {
   readonly backend: "kv" | "filesystem";
   getNarinfo(hashPart: string): Promise<NarInfo | undefined>;
   list(): AsyncIterable<NarInfo>;
-  importNar(
-    meta: PathMeta,
-    nar: ReadableStream<Uint8Array>,
-    opts: ImportOptions,
-  ): Promise<ImportResult>;
+  /** Stores a NAR (chunks, compression, FileHash) without publishing any path. */
+  storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar>;
+  /** A stored NAR with this NarHash, if any (uploads skip storing it again). */
+  findNar(narHash: Hash): Promise<StoredNar | undefined>;
+  /**
+   * Publishes a path whose NAR is stored. Refuses when a reference is not
+   * published yet (the closure invariant); "exists" when the path already is.
+   */
+  publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult>;
   /** `name` is the file name under `nar/`, e.g. `<fileHash32>.nar.zst`; undefined when absent. */
   openNar(name: string): Promise<NarBody | undefined>;
   /** Takes every path whose NAR is file `fileHash32` out of service. */
