@@ -28,6 +28,8 @@ export interface HandlerDeps {
   storeDir: string;
   priority: number;
   logsDir: string;
+  /** Called on every narinfo hit (gc's last-access times); must be cheap and never throw. */
+  onAccess?: (hashPart: string) => void;
   /** Handles PUT requests (uploads); without it they get 405. */
   upload?: (req: Request, path: string) => Promise<Response>;
   /** Receives `Serve` events; the caller batches them into the audit log. */
@@ -61,6 +63,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       if (!isValidHashPart(hashPart)) return notFound();
       const bytes = await deps.index.get(hashPart);
       if (!bytes) return notFound();
+      deps.onAccess?.(hashPart);
       return new Response(head ? null : bytes, {
         headers: {
           "content-type": "text/x-nix-narinfo",
