@@ -12,6 +12,9 @@ import { listCommand } from "./list.ts";
 import { serveCommand } from "./serve.ts";
 import { signKeygenCommand } from "./sign_keygen.ts";
 import { statusCommand } from "./status.ts";
+import { gcCommand } from "./gc.ts";
+import { pinCommand, pinsCommand, unpinCommand } from "./pin.ts";
+import { verifyCommand } from "./verify.ts";
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -20,6 +23,11 @@ export const COMMANDS: readonly Command[] = [
   listCommand,
   statusCommand,
   auditCommand,
+  gcCommand,
+  pinCommand,
+  unpinCommand,
+  pinsCommand,
+  verifyCommand,
   signKeygenCommand,
   keygenCommand,
   configCommand,

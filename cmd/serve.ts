@@ -9,6 +9,8 @@ import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
+import { gcWiring } from "./_gc_serve.ts";
+import { uploadWiring } from "./_uploads.ts";
 import {
   effectiveConfig,
   STORE_FLAGS,
@@ -33,11 +35,21 @@ runs are served as soon as they are committed.
 Options:
   --bind HOST:PORT   listen address (default: config 'bind', 127.0.0.1:5555)
   --priority N       priority in nix-cache-info, lower wins (default: config 'priority', 40)
+  --allow-anonymous-upload
+                     accept uploads without a token when none is configured
+
+Uploads ('nix copy --to http://user:TOKEN@HOST:PORT'): PUTs need a token from
+config 'upload_tokens' or ARCA_UPLOAD_TOKEN (as the HTTP Basic password or a
+Bearer token); without one, uploads are refused. Uploaded narinfos are checked
+(NAR hash and size, references cached, a signature by 'trusted_public_keys'
+when set) and signed with the configured keys when 'sign_uploads' is on.
+'read_token' (ARCA_READ_TOKEN) makes the cache private.
 ${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
     const p = parseFlags(argv, {
       bind: { type: "string" },
       priority: { type: "string" },
+      "allow-anonymous-upload": { type: "boolean" },
       ...STORE_FLAGS,
     }, globals);
     expectPositionals(p, 0, 0, "");
@@ -74,6 +86,11 @@ ${STORE_OPTIONS_HELP}`,
       const index = new NarinfoIndex(store);
       await index.start(stop.signal);
       const audit = new AuditBatcher((evs) => store.audit(evs));
+      const gc = gcWiring(config, store, stop.signal);
+      const uploads = await uploadWiring(config, store, layout, {
+        anonymous: p.values["allow-anonymous-upload"] === true,
+        onPublish: () => index.refresh(),
+      });
       const handler = createHandler({
         store,
         index,
@@ -81,6 +98,8 @@ ${STORE_OPTIONS_HELP}`,
         priority: config.priority,
         logsDir: layout.logs,
         onServe: (ev) => audit.add(ev),
+        onAccess: gc.onAccess,
+        upload: uploads.upload,
       });
       const server = Deno.serve({
         hostname: addr.hostname,
@@ -91,13 +110,14 @@ ${STORE_OPTIONS_HELP}`,
           console.log(
             `arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`,
           );
+          console.error(`arca: ${uploads.summary}`);
         },
         onError: (e) => {
           // Never leak internals; never crash the server.
           console.error(`arca: request failed: ${(e as Error)?.message ?? e}`);
           return new Response("internal error\n", { status: 500 });
         },
-      }, handler);
+      }, uploads.wrap(handler));
       const quit = () => stop.abort();
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);
@@ -105,6 +125,8 @@ ${STORE_OPTIONS_HELP}`,
       Deno.removeSignalListener("SIGINT", quit);
       Deno.removeSignalListener("SIGTERM", quit);
       await audit.flush();
+      await gc.stop();
+      uploads.close();
       console.error("arca: stopped");
       return 0;
     });

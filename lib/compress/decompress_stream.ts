@@ -5,6 +5,7 @@
 import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { CompressionError, type Decompression } from "./compression.ts";
 import { XzDecoder } from "./_xz.ts";
+import { Bzip2Decoder } from "./_bzip2.ts";
 import { zstdStream } from "./_zstd_stream.ts";
 
 /** A `TransformStream` that decompresses `method`; corrupt or truncated input errors it. */
@@ -21,7 +22,7 @@ export function decompressStream(method: Decompression): TransformStream<Uint8Ar
     case "br":
       return zlibStream(method, createBrotliDecompress);
     case "bzip2":
-      throw new CompressionError("Cannot decompress bzip2: not supported");
+      return bzip2Stream();
     default:
       throw new CompressionError(`Unknown compression method: ${method}`);
   }
@@ -54,6 +55,14 @@ function xzStream(): TransformStream<Uint8Array, Uint8Array> {
     cancel() {
       d.close();
     },
+  });
+}
+
+function bzip2Stream(): TransformStream<Uint8Array, Uint8Array> {
+  const d = new Bzip2Decoder();
+  return new TransformStream({
+    transform: (piece, c) => d.push(piece, (b) => c.enqueue(b)),
+    flush: (c) => d.finish((b) => c.enqueue(b)),
   });
 }
 

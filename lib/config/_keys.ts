@@ -8,6 +8,7 @@
  */
 import type { Config } from "./config.ts";
 import { parseBind } from "./parse_bind.ts";
+import { parseDuration, parseSize } from "../cli/duration.ts";
 
 /** How one key is explained, checked and set from the environment. */
 export interface KeySpec<T> {
@@ -16,7 +17,7 @@ export interface KeySpec<T> {
   /** What a valid value is, as words: "an integer from 0 to 1000". */
   expect: string;
   /** How an environment variable's text becomes a value to check. */
-  kind: "string" | "integer" | "strings";
+  kind: "string" | "integer" | "strings" | "boolean";
   /** Returns the typed value, or undefined when `v` is not valid. */
   accept(v: unknown): T | undefined;
   /** The environment variable that sets this key, if any. */
@@ -51,7 +52,27 @@ function text(
   return { expect, kind: "string", accept: (v) => typeof v === "string" && ok(v) ? v : undefined };
 }
 
+function strings(
+  expect: string,
+  ok: (s: string) => boolean,
+): Pick<KeySpec<string[]>, "expect" | "kind" | "accept"> {
+  return {
+    expect,
+    kind: "strings",
+    accept: (v) =>
+      Array.isArray(v) && v.every((s) => typeof s === "string" && ok(s)) ? [...v] : undefined,
+  };
+}
+
 const anyPath = (s: string) => !s.includes("\0");
+const valid = (f: () => unknown) => {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+};
 const somePath = (s: string) => s !== "" && anyPath(s);
 
 export const KEYS: Keys = {
@@ -118,6 +139,54 @@ export const KEYS: Keys = {
     doc: ['How much to log: "error", "warn", "info" or "debug".'],
     ...oneOf("error", "warn", "info", "debug"),
     env: "ARCA_LOG_LEVEL",
+  },
+  gc_interval: {
+    doc: ["How often `serve` collects garbage when max_size or max_age is set, e.g. 1h, 30m."],
+    ...text(
+      "a duration such as 1h, 30m or 1h30m",
+      (s) => valid(() => parseDuration(s)) && parseDuration(s) > 0,
+    ),
+  },
+  max_size: {
+    doc: ['Keep the cached files under this size, e.g. 10G, 500M, 1T; "" for no limit.'],
+    ...text('a size such as 10G, 500M or 1T, or ""', (s) => s === "" || valid(() => parseSize(s))),
+  },
+  max_age: {
+    doc: ['Remove paths neither imported nor used for this long, e.g. 30d, 24h; "" for never.'],
+    ...text(
+      'a duration such as 30d, 7d or 24h, or ""',
+      (s) => s === "" || valid(() => parseDuration(s)),
+    ),
+  },
+  upload_tokens: {
+    doc: [
+      "Tokens allowed to upload (nix copy --to http://user:TOKEN@host); the user name is ignored.",
+      "Several may be listed so one can be rotated out. Without any, uploads are refused.",
+    ],
+    ...strings("an array of tokens (non-empty, no whitespace)", (s) => /^\S+$/.test(s)),
+    env: "ARCA_UPLOAD_TOKEN",
+  },
+  read_token: {
+    doc: ['When set, reading the cache needs this token too (a private cache); "" for open reads.'],
+    ...text('a token without whitespace, or ""', (s) => /^\S*$/.test(s)),
+    env: "ARCA_READ_TOKEN",
+  },
+  trusted_public_keys: {
+    doc: ["Public keys (name:base64); when set, an uploaded narinfo needs a valid Sig by one."],
+    ...strings(
+      'an array of public keys "name:base64"',
+      (s) => /^[^:\s]+:[A-Za-z0-9+/]{43}=$/.test(s),
+    ),
+  },
+  sign_uploads: {
+    doc: ["Sign uploaded paths with the configured signing keys too (foreign Sigs are kept)."],
+    expect: "true or false",
+    kind: "boolean",
+    accept: (v) => typeof v === "boolean" ? v : undefined,
+  },
+  max_upload_size: {
+    doc: ["The largest upload body accepted, in bytes; larger ones get 413."],
+    ...integer(1024, 2 ** 50),
   },
 };
 

@@ -37,4 +37,20 @@ export interface Config {
   store_dir: string;
   /** Log verbosity. */
   log_level: LogLevel;
+  /** How often `serve` runs gc (a duration such as "1h"), when a limit below is set. */
+  gc_interval: string;
+  /** Size limit for gc ("10G"); "" for none. */
+  max_size: string;
+  /** Age limit for gc ("30d"); "" for none. */
+  max_age: string;
+  /** Tokens that may upload (`nix copy --to`); several, so one can be rotated out. */
+  upload_tokens: string[];
+  /** When not "", reads (GET/HEAD) need this token too: a private cache. */
+  read_token: string;
+  /** `name:base64` keys; when any is set, an uploaded narinfo needs a valid `Sig` by one. */
+  trusted_public_keys: string[];
+  /** Uploaded paths also get Arca's own signatures (with the configured signing keys). */
+  sign_uploads: boolean;
+  /** Largest upload body accepted, in bytes (413 above). */
+  max_upload_size: number;
 }

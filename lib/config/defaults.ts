@@ -19,4 +19,12 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   signing_key_paths: Object.freeze([]) as unknown as string[],
   store_dir: "/nix/store",
   log_level: "info",
+  gc_interval: "1h",
+  max_size: "",
+  max_age: "",
+  upload_tokens: Object.freeze([]) as unknown as string[],
+  read_token: "",
+  trusted_public_keys: Object.freeze([]) as unknown as string[],
+  sign_uploads: true,
+  max_upload_size: 16 * 1024 ** 3,
 });

@@ -12,6 +12,12 @@
  * | `["changes", ms, hashPart]` | `"add"` or `"del"`: lets a running `serve` follow other processes |
  * | `["gen"]` | changes on every commit; `serve` watches it |
  * | `["audit", ms, id]` | `AuditEvent` |
+ * | `["access", hashPart]` | ms of the last narinfo hit (batched by `serve`; gc's LRU order) |
+ * | `["gcroot", name]` | `GcRoot`: store paths whose closures gc keeps (pins are `pin:<basename>`) |
+ * | `["lease", id]` | `Lease`: an import or upload in flight; gc deletes no pack meanwhile |
+ * | `["doomed", packId]` | ms when gc found the pack unused; deleted a grace period later |
+ * | `["gclock"]` | `Lease` of the gc run in progress |
+ * | `["upload", name]` | `{ narHash, narSize, time }`: a NAR file uploaded under `nar/<name>` |
  */
 export const K = {
   narinfo: (hashPart: string) => ["narinfo", hashPart] as const,
@@ -29,6 +35,17 @@ export const K = {
   gen: ["gen"] as const,
   audit: (ms: number, id: string) => ["audit", ms, id] as const,
   auditPrefix: ["audit"] as const,
+  access: (hashPart: string) => ["access", hashPart] as const,
+  accessPrefix: ["access"] as const,
+  gcroot: (name: string) => ["gcroot", name] as const,
+  gcrootPrefix: ["gcroot"] as const,
+  lease: (id: string) => ["lease", id] as const,
+  leasePrefix: ["lease"] as const,
+  doomed: (packId: string) => ["doomed", packId] as const,
+  doomedPrefix: ["doomed"] as const,
+  gcLock: ["gclock"] as const,
+  upload: (name: string) => ["upload", name] as const,
+  uploadPrefix: ["upload"] as const,
 };
 
 export type StatName = "paths" | "narBytes" | "fileBytes" | "storedBytes" | "chunks";

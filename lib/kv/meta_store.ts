@@ -4,7 +4,7 @@
  * (a running `serve` while `import` works) never see half an import.
  */
 import { K, STAT_NAMES, type StatName } from "./keys.ts";
-import type { AuditEvent, ChunkLocation, NarFileRecord, NarRecord } from "./records.ts";
+import type { AuditEvent, ChunkLocation, Lease, NarFileRecord, NarRecord } from "./records.ts";
 
 export type Stats = Record<StatName, number>;
 
@@ -189,6 +189,147 @@ export class MetaStore {
     });
     for await (const e of it) yield e.value;
   }
+
+  // gc, pins, verify (lib/gc)
+
+  /** Lists one key family (gc, verify, pins): key, value and versionstamp. */
+  async *scan<T>(prefix: readonly Deno.KvKeyPart[]): AsyncGenerator<[Deno.KvKey, T, string]> {
+    for await (const e of this.kv.list<T>({ prefix: [...prefix] })) {
+      yield [e.key, e.value, e.versionstamp];
+    }
+  }
+
+  /**
+   * Applies small changes, 10 per commit: an undefined `value` deletes the
+   * key; `stats` are signed counter deltas committed with it; a change with
+   * `check` (a versionstamp from `scan`) is skipped if the key changed since.
+   * Returns how many were applied.
+   */
+  async applyMany(items: BatchItem[]): Promise<number> {
+    let done = 0;
+    for (let i = 0; i < items.length; i += 10) {
+      const batch = items.slice(i, i + 10);
+      if (await this.#apply(batch)) done += batch.length;
+      else if (batch.length > 1) for (const it of batch) done += await this.applyMany([it]);
+    }
+    return done;
+  }
+
+  async #apply(batch: BatchItem[]): Promise<boolean> {
+    const op = this.kv.atomic();
+    const sums = new Map<StatName, number>();
+    for (const it of batch) {
+      if (it.check !== undefined) op.check({ key: it.key, versionstamp: it.check });
+      if (it.value === undefined) op.delete(it.key);
+      else op.set(it.key, it.value);
+      for (const [n, d] of Object.entries(it.stats ?? {}) as [StatName, number][]) {
+        sums.set(n, (sums.get(n) ?? 0) + d);
+      }
+    }
+    for (const [n, d] of sums) if (d !== 0) op.sum(K.stat(n), d > 0 ? BigInt(d) : minus(-d));
+    return (await op.commit()).ok;
+  }
+
+  /**
+   * Unpublishes paths (gc): the narinfo and its access time go with the
+   * counters, a "del" change and a new `gen`, so running servers drop them.
+   * A path changed meanwhile is skipped. Returns the records removed.
+   */
+  async removePaths(hashParts: string[]): Promise<NarRecord[]> {
+    const removed: NarRecord[] = [];
+    for (let i = 0; i < hashParts.length; i += 10) {
+      const batch = hashParts.slice(i, i + 10);
+      const entries = await this.kv.getMany<NarRecord[]>(batch.map((h) => K.narinfo(h)));
+      const op = this.kv.atomic();
+      const now = Date.now();
+      const gone: NarRecord[] = [];
+      entries.forEach((e, j) => {
+        if (!e.value) return;
+        op.check(e).delete(e.key).delete(K.access(batch[j])).set(K.change(now, batch[j]), "del");
+        gone.push(e.value);
+      });
+      if (!gone.length) continue;
+      op.sum(K.stat("paths"), minus(gone.length));
+      op.sum(K.stat("narBytes"), minus(gone.reduce((n, r) => n + r.narSize, 0)));
+      op.set(K.gen, crypto.randomUUID());
+      if ((await op.commit()).ok) removed.push(...gone);
+      else if (batch.length > 1) {
+        for (const h of batch) removed.push(...await this.removePaths([h]));
+      }
+    }
+    return removed;
+  }
+
+  /** Registers work in flight (an import or upload): gc deletes no pack until `dropLease`. */
+  async takeLease(ttlMs = 6 * 3_600_000): Promise<string> {
+    const id = crypto.randomUUID();
+    await this.kv.set(K.lease(id), { pid: Deno.pid, expiresAt: Date.now() + ttlMs });
+    return id;
+  }
+
+  async dropLease(id: string): Promise<void> {
+    await this.kv.delete(K.lease(id));
+  }
+
+  /** Takes the gc lock unless `held(current)` says its holder is still at work. */
+  async tryGcLock(ttlMs: number, held: (l: Lease) => Promise<boolean>): Promise<boolean> {
+    const cur = await this.kv.get<Lease>(K.gcLock);
+    if (cur.value && await held(cur.value)) return false;
+    const lease: Lease = { pid: Deno.pid, expiresAt: Date.now() + ttlMs };
+    return (await this.kv.atomic().check(cur).set(K.gcLock, lease).commit()).ok;
+  }
+
+  async releaseGcLock(): Promise<void> {
+    const cur = await this.kv.get<Lease>(K.gcLock);
+    if (cur.value?.pid === Deno.pid) await this.kv.atomic().check(cur).delete(K.gcLock).commit();
+  }
+
+  /** Remembers that the NAR with `narHash` (`sha256:<nix32>`) was uploaded as `nar/<name>`. */
+  async putUpload(name: string, rec: UploadRecord): Promise<void> {
+    await this.kv.set(K.upload(name), rec);
+  }
+
+  async getUpload(name: string): Promise<UploadRecord | undefined> {
+    return (await this.kv.get<UploadRecord>(K.upload(name))).value ?? undefined;
+  }
+
+  /**
+   * Replaces a published path's signatures (`arca sign`), announcing the
+   * change so running servers pick it up. False when the path is not there.
+   */
+  async setSigs(hashPart: string, sigs: string[]): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = await this.kv.get<NarRecord>(K.narinfo(hashPart));
+      if (!e.value) return false;
+      const now = Date.now();
+      const res = await this.kv.atomic().check(e)
+        .set(K.narinfo(hashPart), { ...e.value, sigs })
+        .set(K.change(now, hashPart), "add")
+        .set(K.gen, crypto.randomUUID())
+        .commit();
+      if (res.ok) return true;
+    }
+    throw new Error(`KV update of the signatures of ${hashPart} kept conflicting`);
+  }
+}
+
+/** What `putUpload` keeps: enough to tell whether the content is still stored. */
+export interface UploadRecord {
+  /** `sha256:<nix32>` of the plain NAR */
+  narHash: string;
+  narSize: number;
+  time: number;
+}
+
+/** One change for `MetaStore.applyMany`. */
+export interface BatchItem {
+  key: Deno.KvKey;
+  /** undefined deletes the key */
+  value?: unknown;
+  /** only if the key still has this versionstamp (null: still absent) */
+  check?: string | null;
+  /** signed counter deltas */
+  stats?: Partial<Stats>;
 }
 
 /** KvU64 sums wrap at 2^64, so adding 2^64 - n subtracts n. */

@@ -43,3 +43,16 @@ export interface AuditEvent {
   time: number;
   [field: string]: unknown;
 }
+
+/** Store paths whose closures gc keeps; `expiresAt` (ms) ends that, absent means never. */
+export interface GcRoot {
+  paths: string[];
+  createdAt: number;
+  expiresAt?: number;
+}
+
+/** Work in flight that gc must wait for; void once `expiresAt` passed or `pid` is gone. */
+export interface Lease {
+  pid: number;
+  expiresAt: number;
+}

@@ -16,7 +16,7 @@ import { contentTypeOf } from "../compress/mod.ts";
 import { formatCacheInfo } from "../narinfo/mod.ts";
 import { isValidHashPart } from "../store_path/mod.ts";
 import { parseNarFileName } from "../store/nar_file_name.ts";
-import type { NarBody, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import type { AuditEvent } from "../kv/records.ts";
 import type { NarinfoIndex } from "./narinfo_index.ts";
 import { parseRange } from "./http_range.ts";
@@ -36,42 +36,54 @@ export interface HandlerDeps {
   onServe?: (ev: AuditEvent) => void;
 }
 
-/** NARs up to this size are read and checked whole before the 200 starts. */
-const VERIFY_FIRST = 8 << 20;
 const LOG_NAME = /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/;
 
-export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
+export function createHandler(
+  deps: HandlerDeps,
+): (req: Request) => Response | Promise<Response> {
   const cacheInfo = new TextEncoder().encode(
     formatCacheInfo({ storeDir: deps.storeDir, wantMassQuery: true, priority: deps.priority }),
   );
   const started = Date.now();
+  const { index } = deps;
 
-  return async (req: Request): Promise<Response> => {
+  const narinfoResponse = (hashPart: string, bytes: Uint8Array<ArrayBuffer>, head: boolean) => {
+    deps.onAccess?.(hashPart);
+    return head
+      ? new Response(null, {
+        headers: [...NARINFO_HEADERS, ["content-length", String(bytes.length)]],
+      })
+      : new Response(bytes, NARINFO_INIT);
+  };
+
+  // Not async: the narinfo hot path answers synchronously from memory.
+  return (req: Request): Response | Promise<Response> => {
     const method = req.method;
-    if (method === "PUT" && deps.upload) return await deps.upload(req, pathOf(req.url));
+    const path = pathOf(req.url);
+    if (method === "GET" || method === "HEAD") {
+      if (path.length === 41 && path.endsWith(".narinfo")) {
+        const hashPart = path.slice(1, 33);
+        if (!isValidHashPart(hashPart)) return notFound();
+        const head = method === "HEAD";
+        if (index.live) {
+          const bytes = index.peek(hashPart);
+          return bytes ? narinfoResponse(hashPart, bytes, head) : notFound();
+        }
+        return index.get(hashPart).then((b) => b ? narinfoResponse(hashPart, b, head) : notFound());
+      }
+    }
+    return slowPath(req, method, path);
+  };
+
+  async function slowPath(req: Request, method: string, path: string): Promise<Response> {
+    if (method === "PUT" && deps.upload) return await deps.upload(req, path);
     if (method !== "GET" && method !== "HEAD") {
       return new Response("method not allowed\n", {
         status: 405,
         headers: { allow: "GET, HEAD", "cache-control": "no-store" },
       });
     }
-    const path = pathOf(req.url);
     const head = method === "HEAD";
-
-    if (path.endsWith(".narinfo") && path.length === 41) {
-      const hashPart = path.slice(1, 33);
-      if (!isValidHashPart(hashPart)) return notFound();
-      const bytes = await deps.index.get(hashPart);
-      if (!bytes) return notFound();
-      deps.onAccess?.(hashPart);
-      return new Response(head ? null : bytes, {
-        headers: {
-          "content-type": "text/x-nix-narinfo",
-          "content-length": String(bytes.length),
-          "cache-control": "public, max-age=60",
-        },
-      });
-    }
     if (path.startsWith("/nar/")) return await serveNar(deps, req, path.slice(5), head);
     if (path === "/nix-cache-info") {
       return new Response(head ? null : cacheInfo, {
@@ -96,8 +108,18 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       });
     }
     return notFound();
-  };
+  }
 }
+
+const NARINFO_HEADERS: [string, string][] = [
+  ["content-type", "text/x-nix-narinfo"],
+  ["cache-control", "public, max-age=60"],
+];
+const NARINFO_INIT: ResponseInit = { headers: NARINFO_HEADERS };
+const NOT_FOUND_INIT: ResponseInit = {
+  status: 404,
+  headers: [["content-type", "text/plain"], ["cache-control", "no-store"]],
+};
 
 async function serveNar(
   deps: HandlerDeps,
@@ -138,32 +160,16 @@ async function serveNar(
   if (status === 206) headers["content-range"] = `bytes ${start}-${end - 1}/${body.size}`;
   if (head) return new Response(null, { status, headers });
 
-  deps.onServe?.({ type: "Serve", time: Date.now(), nar: name, bytes: end - start });
-  if (end - start <= VERIFY_FIRST) {
-    // Small enough to read and check before answering: damage becomes a 404, not a short 200.
-    const bytes = await readAll(body, start, end);
-    if (!bytes) return notFound();
-    return new Response(bytes, { status, headers });
-  }
-  return new Response(body.stream(start, end), { status, headers });
-}
-
-async function readAll(
-  body: NarBody,
-  start: number,
-  end: number,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const out = new Uint8Array(end - start);
-  let o = 0;
+  // Every chunk was checked to be on disk and intact by openNar, so the 200
+  // that starts here runs to its end.
+  let stream: ReadableStream<Uint8Array>;
   try {
-    for await (const piece of body.stream(start, end)) {
-      out.set(piece, o);
-      o += piece.length;
-    }
+    stream = await body.stream(start, end);
   } catch {
-    return undefined;
+    return notFound();
   }
-  return o === out.length ? out : undefined;
+  deps.onServe?.({ type: "Serve", time: Date.now(), nar: name, bytes: end - start });
+  return new Response(stream, { status, headers });
 }
 
 async function serveLog(deps: HandlerDeps, name: string, head: boolean): Promise<Response> {
@@ -192,8 +198,5 @@ function pathOf(url: string): string {
 }
 
 function notFound(): Response {
-  return new Response("not found\n", {
-    status: 404,
-    headers: { "content-type": "text/plain", "cache-control": "no-store" },
-  });
+  return new Response("not found\n", NOT_FOUND_INIT);
 }

@@ -28,6 +28,16 @@ export class NarinfoIndex {
     return this.#map.size;
   }
 
+  /** True when every narinfo is in memory, so `peek` answers alone. */
+  get live(): boolean {
+    return this.#live;
+  }
+
+  /** The in-memory answer (only meaningful when `live`). */
+  peek(hashPart: string): Uint8Array<ArrayBuffer> | undefined {
+    return this.#map.get(hashPart);
+  }
+
   /** Loads everything and starts following changes until `signal` aborts. */
   async start(signal: AbortSignal): Promise<void> {
     if (!this.#live) return;

@@ -10,6 +10,7 @@ import { formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
 import { isValidHashPart, parseStorePath } from "../store_path/mod.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
+import { fileRange, fileTail } from "../blob/file_stream.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
@@ -141,7 +142,7 @@ export class FsStore implements Store {
     return {
       size,
       compression: parsed.compression,
-      stream: (start, end) => fileRange(path, start, end),
+      stream: (start, end) => end === size ? fileTail(path, start) : fileRange(path, start, end),
     };
   }
 
@@ -182,36 +183,6 @@ export class FsStore implements Store {
     this.meta.close();
     return Promise.resolve();
   }
-}
-
-/** Streams bytes [start, end) of a file, closing it however the stream ends. */
-function fileRange(path: string, start: number, end: number): ReadableStream<Uint8Array> {
-  let file: Deno.FsFile | undefined;
-  let pos = start;
-  return new ReadableStream<Uint8Array>({
-    async start() {
-      file = await Deno.open(path, { read: true });
-      await file.seek(start, Deno.SeekMode.Start);
-    },
-    async pull(ctl) {
-      const want = Math.min(1 << 20, end - pos);
-      if (want <= 0) {
-        file?.close();
-        return ctl.close();
-      }
-      const buf = new Uint8Array(want);
-      const n = await file!.read(buf);
-      if (n === null) {
-        file?.close();
-        return ctl.error(new RangeError(`${path} ended at ${pos}, expected ${end}`));
-      }
-      pos += n;
-      ctl.enqueue(n === want ? buf : buf.subarray(0, n));
-    },
-    cancel() {
-      file?.close();
-    },
-  });
 }
 
 async function exists(path: string): Promise<boolean> {

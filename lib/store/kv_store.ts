@@ -14,11 +14,12 @@ import { encodeNix32 } from "../encoding/mod.ts";
 import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
 import { parseStorePath } from "../store_path/mod.ts";
-import { type CacheLayout, manifestPath } from "../blob/cache_layout.ts";
+import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
+import { fileTail } from "../blob/file_stream.ts";
 import { MetaStore } from "../kv/meta_store.ts";
-import type { AuditEvent } from "../kv/records.ts";
+import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
@@ -38,7 +39,47 @@ import {
 
 /** Reads are grouped into runs of adjacent chunks up to this size. */
 const RUN_BYTES = 1 << 20;
-const MANIFEST_CACHE = 256;
+const MANIFEST_CACHE = 1024;
+const FILE_CACHE = 16384;
+
+/**
+ * When a NAR file is one whole pack (every chunk new at import, stored in
+ * order), returns that pack and the file size; else undefined. Memoized.
+ */
+const extents = new WeakMap<Manifest, { pack: string; size: number } | null>();
+function soleExtent(m: Manifest): { pack: string; size: number } | undefined {
+  let e = extents.get(m);
+  if (e === undefined) {
+    e = null;
+    if (m.chunks.length > 0) {
+      const pack = m.chunks[0].pack;
+      let off = 0;
+      let ok = true;
+      for (const c of m.chunks) {
+        if (c.pack !== pack || c.offset !== off) {
+          ok = false;
+          break;
+        }
+        off += c.clen;
+      }
+      if (ok) e = { pack, size: off };
+    }
+    extents.set(m, e);
+  }
+  return e ?? undefined;
+}
+
+/** Reads exactly `len` bytes from the current position (`offset` is for the message). */
+async function readExactly(f: Deno.FsFile, len: number, offset: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(len);
+  let got = 0;
+  while (got < len) {
+    const n = await f.read(buf.subarray(got));
+    if (n === null) throw new RangeError(`pack ends at ${offset + got}, wanted ${offset + len}`);
+    got += n;
+  }
+  return buf;
+}
 const REVERIFY_MS = 10 * 60_000;
 
 /** Groups chunks stored next to each other in one pack into reads of up to RUN_BYTES. */
@@ -67,6 +108,7 @@ export class KvStore implements Store {
   readonly backend = "kv" as const;
   #manifests = new Map<string, Manifest>();
   #verified = new Map<string, number>();
+  #files = new Map<string, NarFileRecord>();
 
   private constructor(
     readonly layout: CacheLayout,
@@ -176,31 +218,65 @@ export class KvStore implements Store {
   async openNar(name: string): Promise<NarBody | undefined> {
     const parsed = parseNarFileName(name);
     if (!parsed) return undefined;
-    const rec = await this.meta.getNarFile(parsed.fileHash32);
-    if (!rec || rec.compression !== parsed.compression) return undefined;
-    const m = await this.#manifest(parsed.fileHash32);
-    if (!m) return undefined;
+    const fh = parsed.fileHash32;
+    let opened = await this.#openChecked(fh, parsed.compression);
+    if (opened === "damaged") {
+      // Records and manifests are cached; gc in another process may have
+      // removed or compacted this NAR since. Look again before judging.
+      this.#files.delete(fh);
+      this.#manifests.delete(fh);
+      this.#verified.delete(fh);
+      opened = await this.#openChecked(fh, parsed.compression);
+    }
+    if (opened === "damaged") {
+      await this.quarantine(fh, this.#lastProblem);
+      return undefined;
+    }
+    if (!opened) return undefined;
+    const { rec, m } = opened;
+    return {
+      size: rec.fileSize,
+      compression: rec.compression,
+      stream: (start, end) => this.#stream(fh, m, start, end),
+    };
+  }
+
+  #lastProblem = "";
+
+  async #openChecked(
+    fh: string,
+    compression: string,
+  ): Promise<{ rec: NarFileRecord; m: Manifest } | undefined | "damaged"> {
+    let rec = this.#files.get(fh);
+    if (!rec) {
+      rec = await this.meta.getNarFile(fh);
+      if (!rec) return undefined;
+      this.#files.set(fh, rec);
+      if (this.#files.size > FILE_CACHE) this.#files.delete(this.#files.keys().next().value!);
+    }
+    if (rec.compression !== compression) return undefined;
+    const m = await this.#manifest(fh);
+    if (!m) {
+      this.#lastProblem = "manifest is missing or damaged";
+      return "damaged";
+    }
     // Every chunk must be on disk and intact before a response starts, so a
     // 200 never ends short. Checking costs a read at page-cache speed and a
     // crc32 (GB/s); a NAR checked recently is trusted for a while.
     // Even then its packs' lengths are checked (a stat each): a pack cut
     // short since the last check would otherwise end a 200 early.
-    const checked = this.#verified.get(parsed.fileHash32);
+    const checked = this.#verified.get(fh);
     const trusted = checked !== undefined && Date.now() - checked <= REVERIFY_MS;
     const problem = trusted ? await this.#checkLengths(m) : await this.#check(m);
     if (problem) {
-      await this.quarantine(parsed.fileHash32, problem);
-      return undefined;
+      this.#lastProblem = problem;
+      return "damaged";
     }
     if (!trusted) {
-      this.#verified.set(parsed.fileHash32, Date.now());
+      this.#verified.set(fh, Date.now());
       if (this.#verified.size > 4096) this.#verified.delete(this.#verified.keys().next().value!);
     }
-    return {
-      size: rec.fileSize,
-      compression: rec.compression,
-      stream: (start, end) => this.#stream(parsed.fileHash32, m, start, end),
-    };
+    return { rec, m };
   }
 
   /** Returns what is wrong with a NAR's chunks on disk, or undefined when all are intact. */
@@ -235,15 +311,52 @@ export class KvStore implements Store {
     return undefined;
   }
 
-  #stream(fileHash32: string, m: Manifest, start: number, end: number): ReadableStream<Uint8Array> {
+  #stream(
+    fileHash32: string,
+    m: Manifest,
+    start: number,
+    end: number,
+  ): Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array> {
+    const whole = soleExtent(m);
+    if (whole && end === whole.size) {
+      // The NAR file is exactly one pack (nothing in it was deduplicated):
+      // hand Deno the file itself, which it streams without going through JS.
+      // The size check guards against a pack that holds more than this NAR.
+      return this.packs.size(whole.pack).then((size) =>
+        size === whole.size
+          ? fileTail(packPath(this.layout, whole.pack), start)
+          : this.#chunkStream(fileHash32, m, start, end)
+      );
+    }
+    return this.#chunkStream(fileHash32, m, start, end);
+  }
+
+  /** Streams [start, end) run by run, checking each chunk's crc32. */
+  #chunkStream(
+    fileHash32: string,
+    m: Manifest,
+    start: number,
+    end: number,
+  ): ReadableStream<Uint8Array> {
     // Find the first chunk that overlaps `start`.
     let i = 0;
     let pos = 0;
     while (i < m.chunks.length && pos + m.chunks[i].clen <= start) pos += m.chunks[i++].clen;
+    let file: Deno.FsFile | undefined;
+    let filePack = "";
+    let filePos = 0;
+    let cancelled = false;
+    const done = () => {
+      file?.close();
+      file = undefined;
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
-        if (pos >= end || i >= m.chunks.length) return ctl.close();
-        // Gather a run of chunks stored next to each other in one pack.
+        if (pos >= end || i >= m.chunks.length) {
+          done();
+          return ctl.close();
+        }
+        // A run of whole chunks stored next to each other in one pack.
         const first = m.chunks[i];
         let j = i + 1;
         let runLen = first.clen;
@@ -253,15 +366,29 @@ export class KvStore implements Store {
         ) runLen += m.chunks[j++].clen;
         let bytes: Uint8Array;
         try {
-          bytes = await this.packs.read(first.pack, first.offset, runLen);
+          if (filePack !== first.pack) {
+            done();
+            file = await Deno.open(packPath(this.layout, first.pack));
+            filePack = first.pack;
+            filePos = 0;
+          }
+          // Seek only when the next run is not where the last one ended.
+          if (filePos !== first.offset) await file!.seek(first.offset, Deno.SeekMode.Start);
+          bytes = await readExactly(file!, runLen, first.offset);
+          filePos = first.offset + runLen;
         } catch (e) {
-          await this.quarantine(fileHash32, `read failed: ${(e as Error).message}`);
+          done();
+          if (cancelled) return;
+          // A pack shorter than its manifest says is damage; other errors
+          // (a closed connection, EIO) end this response only.
+          if (e instanceof RangeError) await this.quarantine(fileHash32, e.message);
           return ctl.error(e);
         }
         let o = 0;
         for (let k = i; k < j; k++) {
           const c = m.chunks[k];
           if (crc32(bytes.subarray(o, o + c.clen)) !== c.crc) {
+            done();
             const msg = `chunk ${k} of NAR ${fileHash32} (pack ${c.pack} @${c.offset}) is damaged`;
             await this.quarantine(fileHash32, msg);
             return ctl.error(new Error(msg));
@@ -275,6 +402,10 @@ export class KvStore implements Store {
         i = j;
         ctl.enqueue(from === 0 && to === runLen ? bytes : bytes.subarray(from, to));
       },
+      cancel: () => {
+        cancelled = true;
+        done();
+      },
     }, { highWaterMark: 2 });
   }
 
@@ -285,7 +416,6 @@ export class KvStore implements Store {
     try {
       m = decodeManifest(await Deno.readFile(manifestPath(this.layout, fileHash32)));
     } catch {
-      await this.quarantine(fileHash32, "manifest is missing or damaged");
       return undefined;
     }
     this.#manifests.set(fileHash32, m);
@@ -309,6 +439,7 @@ export class KvStore implements Store {
     }
     if (hit.length) console.error(`arca: took out of service (${reason}): ${hit.join(", ")}`);
     await this.meta.dropNarFile(fileHash32);
+    this.#files.delete(fileHash32);
     this.#manifests.delete(fileHash32);
     this.#verified.delete(fileHash32);
     return hit;

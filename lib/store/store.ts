@@ -62,7 +62,10 @@ export interface NarBody {
   size: number;
   compression: Compression;
   /** Streams bytes [start, end) of the file. Errors the stream on damaged data. */
-  stream(start: number, end: number): ReadableStream<Uint8Array>;
+  stream(
+    start: number,
+    end: number,
+  ): Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array>;
 }
 
 export interface Store {

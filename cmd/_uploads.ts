@@ -1,0 +1,63 @@
+/**
+ * Wiring of uploads for `serve`: the upload context from the configuration
+ * (tokens, trusted keys, signing keys, size limit) and the two pieces the
+ * substituter takes: the `PUT` handler and the read-side wrapper.
+ */
+import type { Config } from "../lib/config/mod.ts";
+import { DEFAULT_LEVELS } from "../lib/compress/mod.ts";
+import type { CacheLayout } from "../lib/blob/cache_layout.ts";
+import { MetaStore } from "../lib/kv/meta_store.ts";
+import { parsePublicKey } from "../lib/sign/mod.ts";
+import type { Store } from "../lib/store/store.ts";
+import type { UploadContext } from "../lib/store/upload_context.ts";
+import { createUploadHandler, withUploadReads } from "../lib/server/upload/mod.ts";
+import { signingKeys } from "./_context.ts";
+
+export interface UploadWiring {
+  upload: (req: Request, path: string) => Promise<Response>;
+  wrap: (
+    inner: (req: Request) => Response | Promise<Response>,
+  ) => (req: Request) => Response | Promise<Response>;
+  /** One line for the start-up message. */
+  summary: string;
+  close(): void;
+}
+
+export async function uploadWiring(
+  config: Config,
+  store: Store,
+  layout: CacheLayout,
+  opts: { anonymous: boolean; onPublish: () => Promise<void> },
+): Promise<UploadWiring> {
+  const tokens = config.upload_tokens;
+  const meta = await MetaStore.open(layout.db);
+  const ctx: UploadContext = {
+    store,
+    meta,
+    layout,
+    storeDir: config.store_dir,
+    compression: config.compression,
+    level: config.compression === "zstd" ? config.zstd_level : DEFAULT_LEVELS[config.compression],
+    trustedKeys: config.trusted_public_keys.map((k) => parsePublicKey(k)),
+    signingKeys: config.sign_uploads ? await signingKeys(config, []) : [],
+    maxBytes: config.max_upload_size,
+  };
+  const upload = createUploadHandler({
+    ctx,
+    tokens,
+    anonymous: opts.anonymous,
+    onPublish: opts.onPublish,
+  });
+  const summary = tokens.length
+    ? `uploads with ${tokens.length} token(s)`
+    : opts.anonymous
+    ? "uploads open to anyone (--allow-anonymous-upload)"
+    : "uploads disabled (no upload token)";
+  return {
+    upload,
+    wrap: (inner) =>
+      withUploadReads(inner, { ctx, readToken: config.read_token, uploadTokens: tokens }),
+    summary: config.read_token ? `${summary}; reads need a token` : summary,
+    close: () => meta.close(),
+  };
+}

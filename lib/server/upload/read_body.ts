@@ -1,0 +1,30 @@
+/** Reads a small upload body (narinfo, listing, log) whole: size-capped, Content-Encoding undone. */
+import { UploadRefused } from "../../store/upload_refused.ts";
+import { decodeContent, guardBody } from "../../store/upload_streams.ts";
+
+export async function readBody(req: Request, maxBytes: number, what: string): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const s = decodeContent(guardBody(req.body, maxBytes), req.headers.get("content-encoding"));
+  try {
+    for await (const p of s) {
+      n += p.length;
+      // The decoded size is capped too: a small gzip bomb must not fill memory.
+      if (n > maxBytes) {
+        throw new UploadRefused("too-large", `${what}: larger than ${maxBytes} bytes`);
+      }
+      parts.push(p);
+    }
+  } catch (e) {
+    if (e instanceof UploadRefused) throw e;
+    throw new UploadRefused("bad-request", `${what}: ${(e as Error)?.message ?? e}`);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+/**
+ * `PUT` routes, what `nix copy --to http://…` and `nix store copy-log` send:
+ *
+ * | route | effect |
+ * |---|---|
+ * | `PUT /nar/<fileHash>.nar[.xz\|.zst\|.bz2\|.br]` | stored deduplicated, unpublished |
+ * | `PUT /<hash>.narinfo` | checked, then published (signed when `sign_uploads`) |
+ * | `PUT /<hash>.ls` | NAR listing (`write-nar-listing=1`) |
+ * | `PUT /log/<drv>` | build log |
+ * | `PUT /realisations/…doi`, `/build-trace-v2/…doi` | CA realisations |
+ * | `PUT /nix-cache-info` | accepted and ignored: Arca writes its own |
+ *
+ * Every request needs an upload token (see `auth.ts`) before its body is
+ * read, so a refused request stores nothing.
+ */
+import { isValidHashPart } from "../../store_path/mod.ts";
+import type { UploadContext } from "../../store/upload_context.ts";
+import { uploadNar } from "../../store/upload_nar.ts";
+import { uploadNarinfo } from "../../store/upload_narinfo.ts";
+import {
+  isLogName,
+  isRealisationName,
+  putListing,
+  putLog,
+  putRealisation,
+} from "../../store/upload_files.ts";
+import { UploadRefused } from "../../store/upload_refused.ts";
+import { credentialOf, tokenMatches, unauthorized } from "./auth.ts";
+import { readBody } from "./read_body.ts";
+import { refusalResponse, textResponse } from "./refusal.ts";
+
+export interface UploadOptions {
+  ctx: UploadContext;
+  /** Accepted upload tokens; empty: uploads refused unless `anonymous`. */
+  tokens: readonly string[];
+  /** Uploads without a token, allowed only when no token is configured. */
+  anonymous: boolean;
+  /** Runs after a path is published (e.g. refresh the narinfo index); must not throw. */
+  onPublish?: (storePath: string) => Promise<void>;
+}
+
+const NARINFO_MAX = 1 << 20;
+const FILE_MAX = 256 << 20;
+
+export function createUploadHandler(
+  opts: UploadOptions,
+): (req: Request, path: string) => Promise<Response> {
+  const { ctx } = opts;
+  return async (req, path) => {
+    const what = `PUT ${path}`;
+    if (opts.tokens.length === 0 && !opts.anonymous) {
+      return textResponse(
+        403,
+        "uploads are disabled: no upload token is configured" +
+          " (set upload_tokens or ARCA_UPLOAD_TOKEN, or run 'arca serve --allow-anonymous-upload')",
+      );
+    }
+    if (opts.tokens.length > 0) {
+      const given = credentialOf(req);
+      if (given === undefined) return unauthorized("uploading needs a token (HTTP Basic password)");
+      if (!tokenMatches(given, opts.tokens)) return unauthorized("wrong upload token");
+    }
+    const length = Number(req.headers.get("content-length") ?? "0");
+    if (length > ctx.maxBytes) {
+      return refusalResponse(
+        new UploadRefused(
+          "too-large",
+          `${path}: ${length} bytes is over the limit of ${ctx.maxBytes}`,
+        ),
+        what,
+      );
+    }
+    try {
+      return await route(opts, req, path);
+    } catch (e) {
+      return refusalResponse(e, what);
+    } finally {
+      // Whatever was not read is dropped, so the connection can be reused or closed.
+      req.body?.cancel().catch(() => {});
+    }
+  };
+}
+
+async function route(opts: UploadOptions, req: Request, path: string): Promise<Response> {
+  const { ctx } = opts;
+  const small = (max: number) => readBody(req, Math.min(max, ctx.maxBytes), path.slice(1));
+  if (path.startsWith("/nar/")) {
+    const stored = await uploadNar(
+      ctx,
+      path.slice(5),
+      req.body ?? new ReadableStream({ start: (c) => c.close() }),
+      req.headers.get("content-encoding"),
+    );
+    return textResponse(200, `stored NAR ${stored.narSize} bytes, ${stored.storedBytes} new`);
+  }
+  if (path.length === 41 && path.endsWith(".narinfo") && isValidHashPart(path.slice(1, 33))) {
+    const text = new TextDecoder().decode(await small(NARINFO_MAX));
+    const r = await uploadNarinfo(ctx, path.slice(1, 33), text);
+    if (r.status === "imported") await opts.onPublish?.(r.narinfo.storePath);
+    return textResponse(200, r.status === "imported" ? "published" : "already cached");
+  }
+  if (path.length === 36 && path.endsWith(".ls") && isValidHashPart(path.slice(1, 33))) {
+    await putListing(ctx, path.slice(1, 33), await small(FILE_MAX));
+    return textResponse(200, "stored listing");
+  }
+  if (path.startsWith("/log/")) {
+    const drv = path.slice(5);
+    if (!isLogName(drv)) {
+      throw new UploadRefused("bad-request", `${path}: not a derivation name (<hash>-<name>.drv)`);
+    }
+    await putLog(ctx, drv, await small(FILE_MAX));
+    return textResponse(200, "stored log");
+  }
+  if (path === "/nix-cache-info") {
+    await small(64 << 10);
+    return textResponse(200, "ignored: Arca serves its own nix-cache-info");
+  }
+  if (path.startsWith("/realisations/") || path.startsWith("/build-trace-v2/")) {
+    const rel = decodePath(path);
+    if (!isRealisationName(rel)) {
+      throw new UploadRefused("bad-request", `${path}: not a realisation name`);
+    }
+    await putRealisation(ctx, rel, await small(NARINFO_MAX));
+    return textResponse(200, "stored realisation");
+  }
+  throw new UploadRefused("not-found", `${path}: not something a binary cache stores`);
+}
+
+/** `/realisations/sha256%3A…%21out.doi` → `realisations/sha256:…!out.doi`. */
+export function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path.slice(1));
+  } catch {
+    return path.slice(1);
+  }
+}
