@@ -5,13 +5,13 @@
  * store with `nix-store --add`. Runs alternate; prints a markdown table.
  *
  *   deno run -A bench/nar_encode.ts [--quick]   (--quick: 128 MiB, 3 runs)
+ *
+ * Also part of `bench/run.ts` (row W0).
  */
 import { createHash } from "node:crypto";
 import { narDumpPath } from "../lib/io/nar_source.ts";
-
-const quick = Deno.args.includes("--quick");
-const TOTAL = quick ? 128 * 2 ** 20 : 2 ** 30;
-const RUNS = quick ? 3 : 5;
+import { stats } from "./_lib.ts";
+import { resultsTable, type Row } from "./_report.ts";
 
 /** Compressible data: one random 4 KiB block repeated, each copy stamped with a counter. */
 function fill(buf: Uint8Array, seed: number): void {
@@ -23,7 +23,7 @@ function fill(buf: Uint8Array, seed: number): void {
 }
 
 /** Writes the tree: 60% in 4 big files, the rest in small files over nested dirs. */
-async function makeTree(root: string): Promise<number> {
+async function makeTree(root: string, TOTAL: number): Promise<number> {
   let files = 0;
   const bigSize = Math.floor((TOTAL * 0.6) / 4);
   const chunk = new Uint8Array(8 * 2 ** 20);
@@ -80,49 +80,46 @@ async function nixRun(path: string): Promise<[number, string]> {
   return [(performance.now() - t0) / 1000, out.split(" ")[0]];
 }
 
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+/**
+ * Runs W0: NAR encode + sha256 of a 1 GiB tree (128 MiB with `quick`), Arca
+ * and `nix-store --dump | sha256sum` alternating, and returns its row.
+ */
+export async function benchNarEncode(quick: boolean, runs: number): Promise<Row> {
+  const total = quick ? 128 * 2 ** 20 : 2 ** 30;
+  const tmp = await Deno.makeTempDir({ prefix: "arca-bench-nar-" });
+  let storePath: string | undefined;
+  try {
+    const t0 = performance.now();
+    const files = await makeTree(`${tmp}/tree`, total);
+    storePath = await sh(`nix-store --add '${tmp}/tree'`);
+    const setup = ((performance.now() - t0) / 1000).toFixed(1);
+    console.error(`tree: ${files} files, added as ${storePath} in ${setup} s`);
+    const a: number[] = [];
+    const n: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const [ta, ha, size] = await arcaRun(storePath);
+      const [tn, hn] = await nixRun(storePath);
+      if (ha !== hn) throw new Error(`hash mismatch: arca ${ha}, nix ${hn}`);
+      a.push(size / 1e6 / ta);
+      n.push(size / 1e6 / tn);
+      console.error(`run ${i + 1}: arca ${ta.toFixed(2)} s, nix ${tn.toFixed(2)} s`);
+    }
+    return {
+      workload: `W0 NAR encode + sha256, ${(total / 2 ** 20).toFixed(0)} MiB tree, ${files} files`,
+      metric: "MB/s",
+      better: "higher",
+      arca: stats(a),
+      base: stats(n),
+      baseline: "`nix-store --dump | sha256sum`",
+    };
+  } finally {
+    if (storePath) await sh(`nix-store --delete '${storePath}' >/dev/null 2>&1`).catch(() => {});
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
 }
 
-const tmp = await Deno.makeTempDir({ prefix: "arca-bench-nar-" });
-let storePath: string | undefined;
-try {
-  const t0 = performance.now();
-  const files = await makeTree(`${tmp}/tree`);
-  storePath = await sh(`nix-store --add '${tmp}/tree'`);
-  const setup = ((performance.now() - t0) / 1000).toFixed(1);
-  console.error(`tree: ${files} files, added as ${storePath} in ${setup} s`);
-  const a: number[] = [];
-  const n: number[] = [];
-  let narSize = 0;
-  for (let i = 0; i < RUNS; i++) {
-    const [ta, ha, size] = await arcaRun(storePath);
-    const [tn, hn] = await nixRun(storePath);
-    if (ha !== hn) throw new Error(`hash mismatch: arca ${ha}, nix ${hn}`);
-    narSize = size;
-    a.push(ta);
-    n.push(tn);
-    console.error(`run ${i + 1}: arca ${ta.toFixed(2)} s, nix ${tn.toFixed(2)} s`);
-  }
-  const sa = stats(a);
-  const sn = stats(n);
-  const row = (what: string, s: ReturnType<typeof stats>) =>
-    `| ${what} | ${s.median.toFixed(2)} | ${s.min.toFixed(2)} | ${s.max.toFixed(2)} | ${
-      (narSize / 1e6 / s.median).toFixed(0)
-    } |`;
-  const mib = (narSize / 2 ** 20).toFixed(0);
-  console.log(`\n### NAR encode + sha256: ${mib} MiB NAR, ${files} files, ${RUNS} runs each\n`);
-  console.log("| pipeline | median s | min s | max s | MB/s (median) |");
-  console.log("| --- | --- | --- | --- | --- |");
-  console.log(row("arca `narDumpPath` + node:crypto sha256", sa));
-  console.log(row("`nix-store --dump \\| sha256sum`", sn));
-  const time = (sa.median / sn.median).toFixed(2);
-  const speed = (sn.median / sa.median).toFixed(2);
-  console.log(
-    `\nratio arca/nix (median): time ${time}, throughput ${speed}; sha256 equal in every run.`,
-  );
-} finally {
-  if (storePath) await sh(`nix-store --delete '${storePath}' >/dev/null 2>&1`).catch(() => {});
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const row = await benchNarEncode(quick, quick ? 3 : 5);
+  console.log(resultsTable([row]));
 }

@@ -5,6 +5,7 @@
  *
  *   deno task bench            full: ~1 GB closure, 5 runs per metric
  *   deno task bench --quick    ~100 MB closure, 3 runs, under 3 minutes (CI)
+ *   --out FILE                 write the report there instead of bench/RESULTS.md
  *
  * Needs root, Nix, nginx and wrk (installed from Debian when missing), and
  * cleans up its caches, store paths and servers also when it fails.
@@ -26,6 +27,7 @@ import {
   warmUp,
 } from "./serve_bench.ts";
 import { benchSubstitute } from "./substitute_bench.ts";
+import { benchNarEncode } from "./nar_encode.ts";
 
 const quick = Deno.args.includes("--quick");
 const RUNS = quick ? 3 : 5;
@@ -33,7 +35,10 @@ const LOAD_SECONDS = quick ? 2 : 5;
 const SPEC: ClosureSpec = quick
   ? { smallPaths: 40, smallBytes: 50e6, largePaths: 1, totalBytes: 100e6 }
   : { smallPaths: 250, smallBytes: 550e6, largePaths: 3, totalBytes: 1e9 };
-const RESULTS = new URL("./RESULTS.md", import.meta.url).pathname;
+const outAt = Deno.args.indexOf("--out");
+const RESULTS = outAt >= 0
+  ? Deno.args[outAt + 1]
+  : new URL("./RESULTS.md", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Installs nginx and wrk from Debian when missing, without letting nginx start as a service. */
@@ -109,6 +114,8 @@ async function main(): Promise<void> {
     workDir: work,
   };
   const rows: Row[] = [];
+  log("W0 NAR encode + sha256");
+  rows.push(await benchNarEncode(quick, RUNS));
   log("W5 import, zstd");
   const imp = await benchImport(setup, "zstd", RUNS);
   rows.push(...imp.rows);

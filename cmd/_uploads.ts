@@ -6,7 +6,7 @@
 import type { Config } from "../lib/config/mod.ts";
 import { DEFAULT_LEVELS } from "../lib/compress/mod.ts";
 import type { CacheLayout } from "../lib/blob/cache_layout.ts";
-import { MetaStore } from "../lib/kv/meta_store.ts";
+import { storeMeta } from "../lib/store/store_meta.ts";
 import { parsePublicKey } from "../lib/sign/mod.ts";
 import type { Store } from "../lib/store/store.ts";
 import type { UploadContext } from "../lib/store/upload_context.ts";
@@ -30,7 +30,7 @@ export async function uploadWiring(
   opts: { anonymous: boolean; onPublish: () => Promise<void> },
 ): Promise<UploadWiring> {
   const tokens = config.upload_tokens;
-  const meta = await MetaStore.open(layout.db);
+  const meta = storeMeta(store);
   const ctx: UploadContext = {
     store,
     meta,
@@ -58,6 +58,6 @@ export async function uploadWiring(
     wrap: (inner) =>
       withUploadReads(inner, { ctx, readToken: config.read_token, uploadTokens: tokens }),
     summary: config.read_token ? `${summary}; reads need a token` : summary,
-    close: () => meta.close(),
+    close: () => {},
   };
 }

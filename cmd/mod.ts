@@ -12,6 +12,9 @@ import { listCommand } from "./list.ts";
 import { serveCommand } from "./serve.ts";
 import { signKeygenCommand } from "./sign_keygen.ts";
 import { statusCommand } from "./status.ts";
+import { signCommand } from "./sign.ts";
+import { installHookCommand } from "./install_hook.ts";
+import { hookCommand } from "./hook.ts";
 import { gcCommand } from "./gc.ts";
 import { pinCommand, pinsCommand, unpinCommand } from "./pin.ts";
 import { verifyCommand } from "./verify.ts";
@@ -29,6 +32,9 @@ export const COMMANDS: readonly Command[] = [
   pinsCommand,
   verifyCommand,
   signKeygenCommand,
+  signCommand,
+  installHookCommand,
+  hookCommand,
   keygenCommand,
   configCommand,
 ];

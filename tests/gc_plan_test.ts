@@ -64,6 +64,13 @@ Deno.test("gc plan: closures stay whole, pinned closures stay, limits hold", () 
     fc.property(graph, ({ paths, pins, maxAgeMs, maxBytes }) => {
       const plan = planGc(paths, { now: NOW, maxAgeMs, maxBytes, roots: pins });
       const gone = new Set(plan.remove);
+      // Referrers before references: any prefix of the removal keeps closures whole.
+      const at = new Map(plan.remove.map((h, i) => [h, i]));
+      for (const p of paths) {
+        for (const r of p.references) {
+          if (r !== p.hashPart && at.has(r)) assert.ok(at.get(p.hashPart)! < at.get(r)!);
+        }
+      }
       assert.equal(gone.size, plan.remove.length, "no path listed twice");
       const left = paths.filter((p) => !gone.has(p.hashPart));
       for (const p of left) {

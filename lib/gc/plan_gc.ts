@@ -106,8 +106,37 @@ export function planGc(paths: GcPath[], limits: GcLimits): GcPlan {
       }
     }
   }
-  const remove = [...removed].sort((a, b) => eff.get(a)! - eff.get(b)! || a.localeCompare(b));
+  const remove = referrersFirst(removed, byHash, eff);
   return { remove, bytesBefore, bytesAfter: bytes, protectedPaths: kept.size };
+}
+
+/**
+ * Orders the removal so every path comes after all its referrers: removed in
+ * this order, even a run cut short by a crash leaves no path without a
+ * reference. Among paths free to go, the least recently used go first.
+ */
+function referrersFirst(
+  removed: Set<string>,
+  byHash: Map<string, GcPath>,
+  eff: Map<string, number>,
+): string[] {
+  const refs = (h: string) =>
+    new Set(byHash.get(h)!.references.filter((r) => r !== h && removed.has(r)));
+  const waiting = new Map<string, number>([...removed].map((h) => [h, 0]));
+  for (const h of removed) for (const r of refs(h)) waiting.set(r, waiting.get(r)! + 1);
+  const byUse = (a: string, b: string) => eff.get(b)! - eff.get(a)! || b.localeCompare(a);
+  const ready = [...removed].filter((h) => waiting.get(h) === 0).sort(byUse);
+  const out: string[] = [];
+  while (ready.length) {
+    const h = ready.pop()!;
+    out.push(h);
+    for (const r of refs(h)) {
+      const n = waiting.get(r)! - 1;
+      waiting.set(r, n);
+      if (n === 0) (ready.push(r), ready.sort(byUse));
+    }
+  }
+  return out;
 }
 
 /** Closures of the roots and of recent imports. */

@@ -6,6 +6,7 @@
  * | `["narinfo", hashPart]` | `NarRecord`: one cached store path |
  * | `["narfile", fileHash32]` | `NarFileRecord`: one stored NAR file (several paths may share it) |
  * | `["narhash", narHash32]` | fileHash32 of a stored NAR with that content (uploads, dedup of whole NARs) |
+ * | `["quarantine", hashPart]` | a path taken out of service, kept for inspection |
  * | `["chunk", method, sha256]` | `ChunkLocation`: where a compressed chunk lives, for dedup |
  * | `["pack", packId]` | `{ size, createdAt }` |
  * | `["stats", name]` | `Deno.KvU64` counters, updated in the same commit as what they count |
@@ -24,6 +25,7 @@ export const K = {
   narinfoPrefix: ["narinfo"] as const,
   narfile: (fileHash32: string) => ["narfile", fileHash32] as const,
   narfilePrefix: ["narfile"] as const,
+  quarantine: (hashPart: string) => ["quarantine", hashPart] as const,
   narhash: (narHash32: string) => ["narhash", narHash32] as const,
   chunk: (method: string, id: Uint8Array) => ["chunk", method, id] as const,
   chunkPrefix: ["chunk"] as const,

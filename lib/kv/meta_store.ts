@@ -21,6 +21,8 @@ export interface NarFileCommit {
 /** A path to publish; its NAR file must already be committed. */
 export interface PathCommit {
   hashPart: string;
+  /** Hash parts of its references; each must be published (checked atomically). */
+  referenceHashParts: string[];
   record: NarRecord;
   audit: AuditEvent;
 }
@@ -84,7 +86,7 @@ export class MetaStore {
       if (c.newChunks > 0) op.sum(K.stat("chunks"), BigInt(c.newChunks));
       if (c.storedBytes > 0) op.sum(K.stat("storedBytes"), BigInt(c.storedBytes));
       if (c.pack) op.set(K.pack(c.pack.id), { size: c.pack.size, createdAt: now });
-      if ((await op.commit()).ok) return;
+      if ((await whileLocked(() => op.commit())).ok) return;
     }
     throw new Error(`KV commit of NAR file ${c.fileHash32} kept conflicting`);
   }
@@ -98,17 +100,30 @@ export class MetaStore {
    * Publishes one path. Returns false (and changes nothing) if the path was
    * already there, so concurrent imports of one path are harmless.
    */
-  async commitPath(c: PathCommit): Promise<boolean> {
+  async commitPath(c: PathCommit): Promise<CommitPathResult> {
     const now = c.record.importedAt;
-    const existing = await this.kv.get(K.narinfo(c.hashPart));
-    if (existing.versionstamp !== null) return false;
-    const op = this.kv.atomic().check(existing);
-    op.set(K.narinfo(c.hashPart), c.record);
-    op.sum(K.stat("paths"), 1n).sum(K.stat("narBytes"), BigInt(c.record.narSize));
-    op.set(K.change(now, c.hashPart), "add");
-    op.set(K.gen, crypto.randomUUID());
-    op.set(K.audit(now, crypto.randomUUID()), c.audit);
-    return (await op.commit()).ok;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const existing = await this.kv.get(K.narinfo(c.hashPart));
+      if (existing.versionstamp !== null) return { status: "exists" };
+      // The references are checked in the same commit: gc removing one at
+      // this moment makes the commit fail instead of breaking the closure.
+      const refs = c.referenceHashParts.filter((h) => h !== c.hashPart);
+      const refEntries = refs.length
+        ? (await Promise.all(
+          chunked(refs, 10).map((part) => this.kv.getMany(part.map((h) => K.narinfo(h)))),
+        )).flat()
+        : [];
+      const missing = refs.filter((_, i) => refEntries[i].versionstamp === null);
+      if (missing.length) return { status: "missing", missing };
+      const op = this.kv.atomic().check(existing, ...refEntries);
+      op.set(K.narinfo(c.hashPart), c.record);
+      op.sum(K.stat("paths"), 1n).sum(K.stat("narBytes"), BigInt(c.record.narSize));
+      op.set(K.change(now, c.hashPart), "add");
+      op.set(K.gen, crypto.randomUUID());
+      op.set(K.audit(now, crypto.randomUUID()), c.audit);
+      if ((await whileLocked(() => op.commit())).ok) return { status: "ok" };
+    }
+    throw new Error(`could not publish ${c.record.storePath}: the cache kept changing, try again`);
   }
 
   /** Takes a path out of service (a damaged chunk): it disappears from narinfo lookups. */
@@ -116,15 +131,14 @@ export class MetaStore {
     const e = await this.kv.get<NarRecord>(K.narinfo(hashPart));
     if (!e.value) return false;
     const now = Date.now();
-    const res = await this.kv.atomic().check(e).delete(K.narinfo(hashPart))
-      .set(["quarantine", hashPart], { ...e.value, quarantinedAt: now })
+    const op = this.kv.atomic().check(e).delete(K.narinfo(hashPart))
+      .set(K.quarantine(hashPart), { ...e.value, quarantinedAt: now })
       .sum(K.stat("paths"), minus(1))
       .sum(K.stat("narBytes"), minus(e.value.narSize))
       .set(K.change(now, hashPart), "del")
       .set(K.gen, crypto.randomUUID())
-      .set(K.audit(now, crypto.randomUUID()), audit)
-      .commit();
-    return res.ok;
+      .set(K.audit(now, crypto.randomUUID()), audit);
+    return (await whileLocked(() => op.commit())).ok;
   }
 
   /** Forgets a NAR file record (after its paths were taken out of service). */
@@ -149,19 +163,33 @@ export class MetaStore {
     }
   }
 
-  /** Calls `onChange` whenever another process commits; stops with `signal`. */
+  /**
+   * Calls `onChange` whenever any process commits, until `signal` aborts. A
+   * watch that fails (a busy database, a closed stream) is reopened after a
+   * pause, with one `onChange` to catch up: a server must never stop
+   * following the cache.
+   */
   async watch(signal: AbortSignal, onChange: () => void): Promise<void> {
-    const stream = this.kv.watch([K.gen]);
-    const reader = stream.getReader();
-    signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
-    try {
-      while (!signal.aborted) {
-        const r = await reader.read();
-        if (r.done) break;
-        onChange();
+    while (!signal.aborted) {
+      const reader = this.kv.watch([K.gen]).getReader();
+      const stop = () => reader.cancel().catch(() => {});
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        while (!signal.aborted) {
+          const r = await reader.read();
+          if (r.done) break;
+          onChange();
+        }
+      } catch (e) {
+        if (!signal.aborted) {
+          console.error(`arca: KV watch failed, reopening: ${(e as Error).message}`);
+        }
+      } finally {
+        signal.removeEventListener("abort", stop);
       }
-    } catch {
-      // cancelled on abort
+      if (signal.aborted) break;
+      await new Promise((r) => setTimeout(r, 200));
+      onChange();
     }
   }
 
@@ -210,12 +238,16 @@ export class MetaStore {
     for (let i = 0; i < items.length; i += 10) {
       const batch = items.slice(i, i + 10);
       if (await this.#apply(batch)) done += batch.length;
-      else if (batch.length > 1) for (const it of batch) done += await this.applyMany([it]);
+      else if (batch.length > 1) { for (const it of batch) done += await this.applyMany([it]); }
     }
     return done;
   }
 
-  async #apply(batch: BatchItem[]): Promise<boolean> {
+  #apply(batch: BatchItem[]): Promise<boolean> {
+    return whileLocked(() => this.#applyOnce(batch));
+  }
+
+  async #applyOnce(batch: BatchItem[]): Promise<boolean> {
     const op = this.kv.atomic();
     const sums = new Map<StatName, number>();
     for (const it of batch) {
@@ -227,7 +259,7 @@ export class MetaStore {
       }
     }
     for (const [n, d] of sums) if (d !== 0) op.sum(K.stat(n), d > 0 ? BigInt(d) : minus(-d));
-    return (await op.commit()).ok;
+    return (await whileLocked(() => op.commit())).ok;
   }
 
   /**
@@ -252,7 +284,7 @@ export class MetaStore {
       op.sum(K.stat("paths"), minus(gone.length));
       op.sum(K.stat("narBytes"), minus(gone.reduce((n, r) => n + r.narSize, 0)));
       op.set(K.gen, crypto.randomUUID());
-      if ((await op.commit()).ok) removed.push(...gone);
+      if ((await whileLocked(() => op.commit())).ok) removed.push(...gone);
       else if (batch.length > 1) {
         for (const h of batch) removed.push(...await this.removePaths([h]));
       }
@@ -276,12 +308,13 @@ export class MetaStore {
     const cur = await this.kv.get<Lease>(K.gcLock);
     if (cur.value && await held(cur.value)) return false;
     const lease: Lease = { pid: Deno.pid, expiresAt: Date.now() + ttlMs };
-    return (await this.kv.atomic().check(cur).set(K.gcLock, lease).commit()).ok;
+    return (await whileLocked(() => this.kv.atomic().check(cur).set(K.gcLock, lease).commit())).ok;
   }
 
   async releaseGcLock(): Promise<void> {
     const cur = await this.kv.get<Lease>(K.gcLock);
-    if (cur.value?.pid === Deno.pid) await this.kv.atomic().check(cur).delete(K.gcLock).commit();
+    if (cur.value?.pid !== Deno.pid) return;
+    await whileLocked(() => this.kv.atomic().check(cur).delete(K.gcLock).commit());
   }
 
   /** Remembers that the NAR with `narHash` (`sha256:<nix32>`) was uploaded as `nar/<name>`. */
@@ -302,11 +335,11 @@ export class MetaStore {
       const e = await this.kv.get<NarRecord>(K.narinfo(hashPart));
       if (!e.value) return false;
       const now = Date.now();
-      const res = await this.kv.atomic().check(e)
+      const op = this.kv.atomic().check(e)
         .set(K.narinfo(hashPart), { ...e.value, sigs })
         .set(K.change(now, hashPart), "add")
-        .set(K.gen, crypto.randomUUID())
-        .commit();
+        .set(K.gen, crypto.randomUUID());
+      const res = await whileLocked(() => op.commit());
       if (res.ok) return true;
     }
     throw new Error(`KV update of the signatures of ${hashPart} kept conflicting`);
@@ -321,6 +354,21 @@ export interface UploadRecord {
   time: number;
 }
 
+/**
+ * Retries `f` while SQLite reports "database is locked": several processes
+ * (serve, import, gc) write one KV file, and its busy timeout is short.
+ */
+async function whileLocked<T>(f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (attempt >= 50 || !/database is locked/.test(String((e as Error)?.message))) throw e;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+    }
+  }
+}
+
 /** One change for `MetaStore.applyMany`. */
 export interface BatchItem {
   key: Deno.KvKey;
@@ -332,12 +380,23 @@ export interface BatchItem {
   stats?: Partial<Stats>;
 }
 
+export type CommitPathResult =
+  | { status: "ok" }
+  | { status: "exists" }
+  | { status: "missing"; missing: string[] };
+
+function chunked<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
 /** KvU64 sums wrap at 2^64, so adding 2^64 - n subtracts n. */
 function minus(n: number): bigint {
   return (1n << 64n) - BigInt(n);
 }
 
 async function mustCommit(op: Deno.AtomicOperation, what: string): Promise<void> {
-  const r = await op.commit();
+  const r = await whileLocked(() => op.commit());
   if (!r.ok) throw new Error(`KV commit of ${what} failed`);
 }

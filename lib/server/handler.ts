@@ -133,7 +133,7 @@ async function serveNar(
   if (!body) {
     // openNar may just have taken damaged paths out of service: let the index
     // drop their narinfos before answering, so the next narinfo GET is a 404 too.
-    await deps.index.refresh();
+    await deps.index.refresh().catch(() => {});
     return notFound();
   }
   const etag = `"${parsed.fileHash32}"`;

@@ -1,8 +1,9 @@
 /// <reference lib="deno.worker" />
 /**
- * Worker side of `CompressPool`: compresses chunks off the main thread.
- * Messages: `{ id, buf, method, level }` in, `{ id, out }` or `{ id, error }` back,
- * buffers transferred, not copied.
+ * Worker side of `CompressPool`: compresses a batch of chunks off the main
+ * thread. In: `{ id, buf, lens, method, level }` (chunks back to back). Out:
+ * `{ id, out, lens }` (compressed chunks back to back) or `{ id, error }`.
+ * Buffers are transferred, not copied.
  *
  * The handler is installed before anything is awaited: a message that
  * arrives while a worker module is still evaluating (the xz WASM loads with
@@ -12,17 +13,33 @@ import type { Compression } from "../compress/mod.ts";
 
 const codec = import("../compress/mod.ts");
 
-self.onmessage = async (
-  e: MessageEvent<{ id: number; buf: ArrayBuffer; method: Compression; level: number }>,
-) => {
-  const { id, buf, method, level } = e.data;
+interface Job {
+  id: number;
+  buf: ArrayBuffer;
+  lens: number[];
+  method: Compression;
+  level: number;
+}
+
+self.onmessage = async (e: MessageEvent<Job>) => {
+  const { id, buf, lens, method, level } = e.data;
   try {
     const { compressChunk } = await codec;
-    const out = compressChunk(new Uint8Array(buf), method, level);
-    const own = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
-      ? out
-      : out.slice();
-    self.postMessage({ id, out: own }, [own.buffer as ArrayBuffer]);
+    const input = new Uint8Array(buf);
+    const parts: Uint8Array[] = [];
+    let o = 0;
+    for (const n of lens) {
+      parts.push(compressChunk(input.subarray(o, o + n), method, level));
+      o += n;
+    }
+    const outLens = parts.map((p) => p.length);
+    const out = new Uint8Array(outLens.reduce((a, b) => a + b, 0));
+    o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    self.postMessage({ id, out: out.buffer, lens: outLens }, [out.buffer]);
   } catch (err) {
     self.postMessage({ id, error: (err as Error).message });
   }

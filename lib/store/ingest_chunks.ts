@@ -96,32 +96,45 @@ export async function ingestChunks(
     if (chunks.length === 0) return;
     const ids = chunks.map((c) => new Uint8Array(createHash("sha256").update(c).digest()));
     const known = deps.meta ? await deps.meta.lookupChunks(opts.compression, ids) : [];
+    const slots: Slot[] = [];
+    const toCompress: Uint8Array[] = [];
+    const waiting: Slot[] = [];
     for (let i = 0; i < chunks.length; i++) {
       const id = ids[i];
       const key = encodeHex(id);
       const first = fresh.get(key);
       let slot: Slot;
       if (first) {
-        // A repeat inside this NAR: same place. Its bytes are shared while the
-        // first copy is in flight, else made again (compression is deterministic).
+        // A repeat inside this NAR: same place as the first copy; its bytes
+        // are made again (compression is deterministic) rather than kept.
         slot = {
           id,
           ulen: first.ulen,
-          bytes: first.bytes ?? compress(chunks[i], opts),
           get loc() {
             return first.loc;
           },
         };
+        toCompress.push(chunks[i]);
+        waiting.push(slot);
       } else {
         const loc = known[i];
         const kept = loc && deps.packs ? await readIntact(deps.packs, loc) : EMPTY;
         if (loc && kept.length > 0) {
           slot = { id, ulen: loc.ulen, bytes: Promise.resolve(kept), loc };
         } else {
-          slot = { id, ulen: chunks[i].length, bytes: compress(chunks[i], opts) };
+          slot = { id, ulen: chunks[i].length };
           fresh.set(key, slot);
+          toCompress.push(chunks[i]);
+          waiting.push(slot);
         }
       }
+      slots.push(slot);
+    }
+    // One hand-off for all new chunks of this piece.
+    const batch = compressAll(toCompress, opts);
+    batch.catch(() => {}); // observed through the slots
+    waiting.forEach((slot, k) => slot.bytes = batch.then((out) => out[k]));
+    for (const slot of slots) {
       queue.push(slot);
       while (queue.length > IN_FLIGHT) await settle(queue.shift()!);
     }
@@ -162,15 +175,16 @@ interface Slot {
   loc?: ChunkLocation;
 }
 
-/** Chunks compressing at once: enough to keep every worker busy, few enough to stay small. */
-const IN_FLIGHT = 32;
+/** Chunks in flight: enough to keep every worker busy, few enough to stay small. */
+const IN_FLIGHT = 64;
 
 let pool: CompressPool | undefined;
 
-function compress(chunk: Uint8Array, opts: IngestOptions): Promise<Uint8Array> {
-  if (opts.compression === "none") return Promise.resolve(chunk.slice());
+function compressAll(chunks: Uint8Array[], opts: IngestOptions): Promise<Uint8Array[]> {
+  if (chunks.length === 0) return Promise.resolve([]);
+  if (opts.compression === "none") return Promise.resolve(chunks.map((c) => c.slice()));
   pool ??= new CompressPool();
-  return pool.compress(chunk, opts.compression, opts.level);
+  return pool.compressMany(chunks, opts.compression, opts.level);
 }
 
 /** Stops the compression workers (so the process can exit). */

@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 import { encodeNix32 } from "../encoding/mod.ts";
 import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
-import { parseStorePath } from "../store_path/mod.ts";
+import { parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
 import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
@@ -146,6 +146,17 @@ export class KvStore implements Store {
   }
 
   async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
+    // While the lease is held gc deletes no file: the chunks this NAR reuses
+    // or writes stay put until its records are committed.
+    const lease = await this.meta.takeLease();
+    try {
+      return await this.#storeNar(nar, opts);
+    } finally {
+      await this.meta.dropLease(lease).catch(() => {});
+    }
+  }
+
+  async #storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
     const res = await ingestChunks(
       nar,
       { layout: this.layout, meta: this.meta, packs: this.packs },
@@ -195,8 +206,9 @@ export class KvStore implements Store {
     if (missing.length) throw new MissingReferencesError(meta.storePath, missing);
     const info = buildNarinfo(meta, stored, opts.keys);
     const now = Date.now();
-    const ok = await this.meta.commitPath({
+    const res = await this.meta.commitPath({
       hashPart: sp.hashPart,
+      referenceHashParts: meta.references.map((r) => parseStorePathBase(r).hashPart),
       record: narinfoToRecord(info, stored.fileHash32, now),
       audit: {
         type: opts.event ?? "Import",
@@ -207,10 +219,13 @@ export class KvStore implements Store {
         storedBytes: stored.storedBytes,
       },
     });
-    if (!ok) {
+    if (res.status === "missing") {
+      const byHash = new Map(meta.references.map((r) => [parseStorePathBase(r).hashPart, r]));
+      throw new MissingReferencesError(meta.storePath, res.missing.map((h) => byHash.get(h)!));
+    }
+    if (res.status === "exists") {
       const other = await this.meta.getNar(sp.hashPart);
       if (other) return { status: "exists", narinfo: recordToNarinfo(other), storedBytes: 0 };
-      throw new Error(`could not commit ${meta.storePath}: concurrent change, try again`);
     }
     return { status: "imported", narinfo: info, storedBytes: stored.storedBytes };
   }
