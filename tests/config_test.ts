@@ -292,6 +292,19 @@ Deno.test("property: formatConfig output parses back to the same config", () => 
     signing_key_paths: fc.array(path, { maxLength: 3 }),
     store_dir: path.filter((p) => !p.endsWith("/")),
     log_level: fc.constantFrom("error", "warn", "info", "debug"),
+    gc_interval: fc.constantFrom("1h", "30m", "1h30m", "7d"),
+    max_size: fc.constantFrom("", "10G", "500M", "1T", "100K"),
+    max_age: fc.constantFrom("", "30d", "24h", "1h30m"),
+    upload_tokens: fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/), { maxLength: 3 }),
+    read_token: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)),
+    trusted_public_keys: fc.array(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }).map((k) =>
+        `key-${k[0]}:${btoa(String.fromCharCode(...k))}`
+      ),
+      { maxLength: 2 },
+    ),
+    sign_uploads: fc.boolean(),
+    max_upload_size: fc.integer({ min: 1024, max: 2 ** 40 }),
   });
   fc.assert(
     fc.property(config, (c) => {

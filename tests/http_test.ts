@@ -4,7 +4,7 @@
  * random file (above the handler's 8 MiB "verify first" threshold):
  * nix-cache-info, narinfo GET/HEAD, NAR headers and bytes (zstd and xz),
  * Range, ETag/304, 404s for every malformed or hostile name (sent raw over a
- * socket, since fetch() would normalise `..`), 405 for uploads, /health,
+ * socket, since fetch() would normalise `..`), 405 for other methods and 403 for uploads when no upload token is configured, /health,
  * damaged packs taken out of service instead of served, and 50 concurrent
  * downloads.
  */
@@ -255,54 +255,57 @@ Deno.test("arca serve speaks HTTP the way Nix and caches expect", async (t) => {
       assert.equal(other.body.length, bigBody.length);
     });
 
-    await t.step("404 for unknown, malformed and hostile names; 405 for uploads", async () => {
-      const good = small.slice(11, 43);
-      const fh = bigInfo.url.slice(4, 56);
-      const swap = (s: string, i: number, c: string) => s.slice(0, i) + c + s.slice(i + 1);
-      const unknown = [...good].map((c) => NIX32[(NIX32.indexOf(c) + 1) % 32]).join("");
-      const paths = [
-        `/${unknown}.narinfo`,
-        `/${good.slice(1)}.narinfo`,
-        `/${good}0.narinfo`,
-        ...["e", "o", "u", "t", "A"].map((c) => `/${swap(good, 5, c)}.narinfo`),
-        `/${good.toUpperCase()}.narinfo`,
-        `/${good}.narinfo/`,
-        `/${good}.NARINFO`,
-        "/nar/../db",
-        "/%2e%2e/db",
-        "/nar/%2e%2e/db",
-        "/../db",
-        "/db",
-        "/packs",
-        `/nar/${fh}.nar.gz`,
-        `/nar/${fh}.nar.xz`,
-        `/nar/${fh}.nar`,
-        `/nar/${swap(fh, 3, "e")}.nar.zst`,
-        `/nar/${fh.toUpperCase()}.nar.zst`,
-        `/nar/${fh}.nar.zst/..`,
-        `/nar/`,
-        "/log/../../etc/passwd",
-        "/log/%2e%2e/%2e%2e/etc/passwd",
-        `/log/${good}-x.drv`,
-        "/etc/passwd",
-        "/nix-cache-info/x",
-        "/healthz",
-        `/${crypto.randomUUID()}`,
-      ];
-      for (const p of paths) {
-        const r = await rawRequest(server.url, "GET", p);
-        assert.equal(r.status, 404, p);
-        assert.equal(r.headers.get("cache-control"), "no-store", p);
-      }
-      for (const method of ["POST", "PUT", "DELETE"]) {
-        for (const p of [`/${good}.narinfo`, `/${bigInfo.url}`]) {
-          const { res } = await get(`${server.url}${p}`, { method, body: "x" });
-          assert.equal(res.status, 405, `${method} ${p}`);
+    await t.step(
+      "404 for unknown, malformed and hostile names; 405 or 403 for writes",
+      async () => {
+        const good = small.slice(11, 43);
+        const fh = bigInfo.url.slice(4, 56);
+        const swap = (s: string, i: number, c: string) => s.slice(0, i) + c + s.slice(i + 1);
+        const unknown = [...good].map((c) => NIX32[(NIX32.indexOf(c) + 1) % 32]).join("");
+        const paths = [
+          `/${unknown}.narinfo`,
+          `/${good.slice(1)}.narinfo`,
+          `/${good}0.narinfo`,
+          ...["e", "o", "u", "t", "A"].map((c) => `/${swap(good, 5, c)}.narinfo`),
+          `/${good.toUpperCase()}.narinfo`,
+          `/${good}.narinfo/`,
+          `/${good}.NARINFO`,
+          "/nar/../db",
+          "/%2e%2e/db",
+          "/nar/%2e%2e/db",
+          "/../db",
+          "/db",
+          "/packs",
+          `/nar/${fh}.nar.gz`,
+          `/nar/${fh}.nar.xz`,
+          `/nar/${fh}.nar`,
+          `/nar/${swap(fh, 3, "e")}.nar.zst`,
+          `/nar/${fh.toUpperCase()}.nar.zst`,
+          `/nar/${fh}.nar.zst/..`,
+          `/nar/`,
+          "/log/../../etc/passwd",
+          "/log/%2e%2e/%2e%2e/etc/passwd",
+          `/log/${good}-x.drv`,
+          "/etc/passwd",
+          "/nix-cache-info/x",
+          "/healthz",
+          `/${crypto.randomUUID()}`,
+        ];
+        for (const p of paths) {
+          const r = await rawRequest(server.url, "GET", p);
+          assert.equal(r.status, 404, p);
+          assert.equal(r.headers.get("cache-control"), "no-store", p);
         }
-      }
-      // The narinfo is still there, untouched by the PUT.
-      assert.equal((await narinfoOf(server, small)).storePath, small);
-    });
+        for (const method of ["POST", "PUT", "DELETE"]) {
+          for (const p of [`/${good}.narinfo`, `/${bigInfo.url}`]) {
+            const { res } = await get(`${server.url}${p}`, { method, body: "x" });
+            assert.equal(res.status, method === "PUT" ? 403 : 405, `${method} ${p}`);
+          }
+        }
+        // The narinfo is still there, untouched by the PUT.
+        assert.equal((await narinfoOf(server, small)).storePath, small);
+      },
+    );
 
     await t.step("/health", async () => {
       const { res, body } = await get(`${server.url}/health`);

@@ -17,10 +17,12 @@ async function bzip2(data: Uint8Array, level = 9): Promise<Uint8Array> {
     stdout: "piped",
   })
     .spawn();
+  // Read while writing: bzip2 blocks on a full stdout pipe otherwise.
+  const out = child.output();
   const w = child.stdin.getWriter();
   await w.write(data);
   await w.close();
-  return (await child.output()).stdout;
+  return (await out).stdout;
 }
 
 async function decode(bytes: Uint8Array, cut = 65536): Promise<Uint8Array> {
@@ -53,7 +55,8 @@ Deno.test("bzip2: real files decode byte for byte, whatever the split", async ()
 });
 
 Deno.test("bzip2: damaged input fails with CompressionError only", async () => {
-  const z = await bzip2(new TextEncoder().encode("some text to damage\n".repeat(5000)));
+  const plain = new TextEncoder().encode("some text to damage\n".repeat(5000));
+  const z = await bzip2(plain);
   await fc.assert(
     fc.asyncProperty(
       fc.integer({ min: 0, max: z.length - 1 }),
@@ -62,14 +65,16 @@ Deno.test("bzip2: damaged input fails with CompressionError only", async () => {
       async (at, flip, truncate) => {
         const bad = truncate ? z.slice(0, at) : z.slice();
         if (!truncate) bad[at] ^= flip;
+        let out: Uint8Array;
         try {
-          await decode(bad, 1000);
+          out = await decode(bad, 1000);
         } catch (e) {
           assert.ok(e instanceof CompressionError, `${(e as Error).name}: ${(e as Error).message}`);
           return;
         }
-        // Only a flip in the padding bits of the last byte may go unnoticed.
-        assert.ok(!truncate && at === z.length - 1, "damage went unnoticed");
+        // Damage may go unnoticed only where it cannot change the output (padding bits, or
+        // a BWT origin moved between identical rotations of this periodic text).
+        assert.equal(sha(out), sha(plain), "damage changed the output unnoticed");
       },
     ),
     { numRuns: 200 },

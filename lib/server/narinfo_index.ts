@@ -12,7 +12,6 @@ import type { Store } from "../store/store.ts";
 const enc = new TextEncoder();
 /** Re-read a little before the last change seen: clocks of processes differ slightly. */
 const OVERLAP_MS = 5_000;
-const SAFETY_REFRESH_MS = 5_000;
 
 export class NarinfoIndex {
   #map = new Map<string, Uint8Array<ArrayBuffer>>();
@@ -51,11 +50,7 @@ export class NarinfoIndex {
       void this.refresh().catch((e) => {
         console.error(`arca: narinfo index refresh failed (will retry): ${(e as Error).message}`);
       });
-    this.store.follow!(signal, refresh);
-    // A safety net under the watch: a change it missed shows up within seconds.
-    const timer = setInterval(refresh, SAFETY_REFRESH_MS);
-    Deno.unrefTimer(timer);
-    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    void this.store.follow!(signal, refresh);
   }
 
   /** The narinfo bytes for a (validated) hash part, or undefined. */

@@ -176,7 +176,7 @@ interface Slot {
 }
 
 /** Chunks in flight: enough to keep every worker busy, few enough to stay small. */
-const IN_FLIGHT = 64;
+const IN_FLIGHT = 256;
 
 let pool: CompressPool | undefined;
 
