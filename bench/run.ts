@@ -3,8 +3,10 @@
  * `nix copy --to file://` directory, `nix copy` itself) in one run on one
  * machine, reported as ratios. Prints the table and writes bench/RESULTS.md.
  *
- *   deno task bench            full: ~1 GB closure, 5 runs per metric
- *   deno task bench --quick    ~100 MB closure, 3 runs, under 3 minutes (CI)
+ *   deno task bench            full: ~1 GB closure, a 1 GiB NAR, a ~100 MB version
+ *                              series, 5 runs per metric
+ *   deno task bench --quick    ~100 MB closure, a 128 MiB NAR, a ~30 MB series,
+ *                              3 runs, under 3 minutes (CI)
  *   --out FILE                 write the report there instead of bench/RESULTS.md
  *
  * Needs root, Nix, nginx and wrk (installed from Debian when missing), and
@@ -28,6 +30,8 @@ import {
 } from "./serve_bench.ts";
 import { benchSubstitute } from "./substitute_bench.ts";
 import { benchNarEncode } from "./nar_encode.ts";
+import { benchBigNar } from "./big_nar_bench.ts";
+import { benchSeries } from "./series_bench.ts";
 
 const quick = Deno.args.includes("--quick");
 const RUNS = quick ? 3 : 5;
@@ -35,6 +39,9 @@ const LOAD_SECONDS = quick ? 2 : 5;
 const SPEC: ClosureSpec = quick
   ? { smallPaths: 40, smallBytes: 50e6, largePaths: 1, totalBytes: 100e6 }
   : { smallPaths: 250, smallBytes: 550e6, largePaths: 3, totalBytes: 1e9 };
+/** W4: the single big file; W6: bytes of files in the first version of the series. */
+const BIG_NAR_BYTES = quick ? 128 * 2 ** 20 : 2 ** 30;
+const SERIES_BYTES = quick ? 30e6 : 100e6;
 const outAt = Deno.args.indexOf("--out");
 const RESULTS = outAt >= 0
   ? Deno.args[outAt + 1]
@@ -165,6 +172,14 @@ async function main(): Promise<void> {
   log("W8 cold start and idle RSS");
   rows.push(...await benchStartup([startA, startN], RUNS));
 
+  const extra = { keyFile: key.secret, nixEnv: nix, arcaEnv: aEnv, workDir: work, cleanups };
+  log(`W4 one big NAR (${BIG_NAR_BYTES / 2 ** 20} MiB file)`);
+  const big = await benchBigNar({ ...extra, bytes: BIG_NAR_BYTES, runs: RUNS });
+  rows.push(...big.rows);
+  log(`W6 version series (~${SERIES_BYTES / 1e6} MB per version)`);
+  const series = await benchSeries({ ...extra, bytes: SERIES_BYTES });
+  rows.push(...series.rows);
+
   if (!quick) {
     log("W5 import, xz (on a ~150 MB sub-closure)");
     rows.push(...(await xzImport(setup, closure)).rows);
@@ -198,8 +213,12 @@ async function main(): Promise<void> {
     `means other work ran at the same time.`,
     `Profile any Arca process with \`deno run --inspect=127.0.0.1:9229 …\` and ` +
     `\`deno run -A bench/cpu_profile.ts 127.0.0.1:9229 SECONDS\` (self time per function).`,
-    `Not measured yet: W4 (one 1 GiB NAR + Range), W6 (version series stored bytes).`,
+    big.note,
+    series.note,
   ];
+  // In workload order (W0…W8); rows of one workload keep their order.
+  const wNum = (r: Row) => Number(/^W(\d+)/.exec(r.workload)?.[1] ?? 99);
+  rows.sort((a, b) => wNum(a) - wNum(b));
   const table = resultsTable(rows);
   console.log(table);
   await Deno.writeTextFile(

@@ -5,19 +5,19 @@
 import type { Config } from "../lib/config/mod.ts";
 import { parseDuration, parseSize } from "../lib/cli/duration.ts";
 import { AccessRecorder, gcLoop } from "../lib/gc/mod.ts";
-import { KvStore } from "../lib/store/kv_store.ts";
+import { storeMeta } from "../lib/store/store_meta.ts";
 import type { Store } from "../lib/store/store.ts";
+import { gcRunner } from "./_gc_store.ts";
 
 export interface GcWiring {
-  /** `createHandler`'s `onAccess`; undefined for the filesystem backend. */
+  /** `createHandler`'s `onAccess` (both backends keep access times in KV). */
   onAccess?: (hashPart: string) => void;
   /** Ends the loop and writes the pending access times. */
   stop(): Promise<void>;
 }
 
 export function gcWiring(config: Config, store: Store, signal: AbortSignal): GcWiring {
-  if (!(store instanceof KvStore)) return { stop: () => Promise.resolve() };
-  const recorder = AccessRecorder.forMeta(store.meta);
+  const recorder = AccessRecorder.forMeta(storeMeta(store));
   recorder.start();
   let loop: Promise<void> = Promise.resolve();
   if (config.max_size || config.max_age) {
@@ -25,7 +25,7 @@ export function gcWiring(config: Config, store: Store, signal: AbortSignal): GcW
       maxAgeMs: config.max_age ? parseDuration(config.max_age) : undefined,
       maxBytes: config.max_size ? parseSize(config.max_size) : undefined,
     };
-    loop = gcLoop(store, parseDuration(config.gc_interval), opts, signal, (r) => {
+    loop = gcLoop(gcRunner(store), parseDuration(config.gc_interval), opts, signal, (r) => {
       if (r instanceof Error) console.error(`arca: scheduled gc failed: ${r.message}`);
       else if (r.paths.length || r.sweep?.packsDeleted) {
         console.error(

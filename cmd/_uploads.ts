@@ -56,7 +56,12 @@ export async function uploadWiring(
   return {
     upload,
     wrap: (inner) =>
-      withUploadReads(inner, { ctx, readToken: config.read_token, uploadTokens: tokens }),
+      withUploadReads(inner, {
+        ctx,
+        readToken: config.read_token,
+        uploadTokens: tokens,
+        upload,
+      }),
     summary: config.read_token ? `${summary}; reads need a token` : summary,
     close: () => {},
   };

@@ -2,7 +2,7 @@ import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { formatBytes, parseDuration, parseSize } from "../lib/cli/duration.ts";
-import { DEFAULT_GRACE_MS, type GcReport, runGc } from "../lib/gc/mod.ts";
+import { DEFAULT_GRACE_MS, type GcReport } from "../lib/gc/mod.ts";
 import {
   effectiveConfig,
   STORE_FLAGS,
@@ -10,7 +10,7 @@ import {
   storeOverrides,
   withStore,
 } from "./_context.ts";
-import { kvStoreOf } from "./_gc_store.ts";
+import { gcRunner } from "./_gc_store.ts";
 
 export const gcCommand: Command = {
   name: "gc",
@@ -21,6 +21,8 @@ Removes cached paths, never breaking a closure: when a path goes, every path
 that references it goes too, and the closures of pinned paths and gc roots
 ('arca pin', 'arca pins') always stay. Then frees the space nothing uses any
 more: NAR files, chunks and packs (packs that are mostly unused are compacted).
+With the filesystem backend, <hash>.narinfo files go first, then the files
+under nar/ that no narinfo names.
 
   --max-age DUR    remove paths imported longer than DUR ago and not downloaded
                    since (e.g. 30d, 7d, 24h, 1h30m)
@@ -55,7 +57,7 @@ ${STORE_OPTIONS_HELP}`,
     const dryRun = bool(p, "dry-run");
     const report = await withStore(
       config,
-      (store) => runGc(kvStoreOf(store, "gc"), { maxAgeMs, maxBytes, graceMs, dryRun }),
+      (store) => gcRunner(store)({ maxAgeMs, maxBytes, graceMs, dryRun }),
     );
     if (bool(p, "json")) console.log(JSON.stringify(report, null, 2));
     else printReport(report, dryRun);

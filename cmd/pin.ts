@@ -12,7 +12,7 @@ import {
   storeOverrides,
   withStore,
 } from "./_context.ts";
-import { kvStoreOf } from "./_gc_store.ts";
+import { storeMeta } from "../lib/store/store_meta.ts";
 
 export const pinCommand: Command = {
   name: "pin",
@@ -40,9 +40,9 @@ ${STORE_OPTIONS_HELP}`,
     const config = await effectiveConfig(p.globals, storeOverrides(p));
     const paths = p.positionals.map((s) => checkPath(s, config.store_dir));
     await withStore(config, async (store) => {
-      const kv = kvStoreOf(store, "pin");
+      const meta = storeMeta(store);
       for (const s of paths) {
-        await putRoot(kv.meta, pinName(s), [s], expiresAt, config.store_dir);
+        await putRoot(meta, pinName(s), [s], expiresAt, config.store_dir);
         console.log(`pinned ${s}`);
       }
     });
@@ -66,10 +66,10 @@ ${STORE_OPTIONS_HELP}`,
     const config = await effectiveConfig(p.globals, storeOverrides(p));
     let missing = 0;
     await withStore(config, async (store) => {
-      const kv = kvStoreOf(store, "unpin");
+      const meta = storeMeta(store);
       for (const s of p.positionals) {
         const name = s.startsWith("/") ? pinName(checkPath(s, config.store_dir)) : s;
-        if (await removeRoot(kv.meta, name)) console.log(`unpinned ${s}`);
+        if (await removeRoot(meta, name)) console.log(`unpinned ${s}`);
         else (missing++, console.error(`arca: ${s} is not pinned`));
       }
     });
@@ -92,7 +92,7 @@ ${STORE_OPTIONS_HELP}`,
     const p = parseFlags(argv, { json: { type: "boolean" }, ...STORE_FLAGS }, globals);
     expectPositionals(p, 0, 0, "");
     const config = await effectiveConfig(p.globals, storeOverrides(p));
-    const roots = await withStore(config, (store) => listRoots(kvStoreOf(store, "pins").meta));
+    const roots = await withStore(config, (store) => listRoots(storeMeta(store)));
     if (bool(p, "json")) {
       console.log(JSON.stringify(roots, null, 2));
       return 0;

@@ -44,6 +44,12 @@ Bearer token); without one, uploads are refused. Uploaded narinfos are checked
 (NAR hash and size, references cached, a signature by 'trusted_public_keys'
 when set) and signed with the configured keys when 'sign_uploads' is on.
 'read_token' (ARCA_READ_TOKEN) makes the cache private.
+
+GC roots: 'PUT /gcroots/NAME' with the same token and a body of store paths,
+one per line (full paths or basenames), keeps their closures through gc;
+'?expires=7d' (or header 'X-Arca-Expires: 7d') makes it end; 'DELETE
+/gcroots/NAME' removes it. Paths not cached yet are accepted and kept once
+they arrive.
 ${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
     const p = parseFlags(argv, {

@@ -1,7 +1,6 @@
 import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags } from "./_args.ts";
 import { formatBytes } from "../lib/cli/duration.ts";
-import { verifyStore } from "../lib/gc/mod.ts";
 import {
   effectiveConfig,
   STORE_FLAGS,
@@ -9,7 +8,7 @@ import {
   storeOverrides,
   withStore,
 } from "./_context.ts";
-import { kvStoreOf } from "./_gc_store.ts";
+import { verifyOf } from "./_gc_store.ts";
 
 export const verifyCommand: Command = {
   name: "verify",
@@ -18,7 +17,9 @@ export const verifyCommand: Command = {
 
 Reads back everything the cache serves: every chunk is decompressed and
 hashed against its id, every NAR against its path's NarHash, and every path's
-references must be cached. Exits 1 when something is wrong.
+references must be cached. Exits 1 when something is wrong. With the
+filesystem backend each NAR file is hashed as stored (FileHash) and
+decompressed (NarHash).
 
 Options:
   --repair   take broken entries out of service, with every path that
@@ -35,7 +36,7 @@ ${STORE_OPTIONS_HELP}`,
     const config = await effectiveConfig(p.globals, storeOverrides(p));
     const repair = bool(p, "repair");
     const r = await withStore(config, (store) =>
-      verifyStore(kvStoreOf(store, "verify"), {
+      verifyOf(store, {
         repair,
         quarantine: (fh, why) => store.quarantine(fh, why),
       }));

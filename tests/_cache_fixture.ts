@@ -7,7 +7,7 @@
  *  └────▶ lib (symlinks, self-reference)
  * ```
  */
-import { arca, buildPath, runOk } from "./_run.ts";
+import { arca, buildPath, run, runOk, type RunResult } from "./_run.ts";
 
 export interface Closure {
   top: string;
@@ -86,4 +86,29 @@ export function arcaEnv(base: Record<string, string>, dir: string, cacheDir = `$
     ARCA_DIR: cacheDir,
     DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
   };
+}
+
+/**
+ * `nix-store -r` of `paths` from one substituter, trusting only `publicKey`,
+ * with signatures required: how a real client fetches from Arca.
+ */
+export function substitute(
+  paths: string[],
+  url: string,
+  publicKey: string,
+  env: Record<string, string>,
+): Promise<RunResult> {
+  return run("nix-store", [
+    "-r",
+    ...paths,
+    "--option",
+    "substituters",
+    url,
+    "--option",
+    "trusted-public-keys",
+    publicKey,
+    "--option",
+    "require-sigs",
+    "true",
+  ], { env });
 }

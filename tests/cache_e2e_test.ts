@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { arca, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, buildClosure, makeKey, narHashes } from "./_cache_fixture.ts";
+import { arcaEnv, buildClosure, makeKey, narHashes, substitute } from "./_cache_fixture.ts";
 
 async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz") {
   const tmp = await tempDir();
@@ -57,32 +57,11 @@ async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz
         assert.equal((await run("nix-store", ["--check-validity", p], { env: nix })).code, 1);
       }
 
-      const refused = await run("nix-store", [
-        "-r",
-        closure.top,
-        "--option",
-        "substituters",
-        server.url,
-        "--option",
-        "trusted-public-keys",
-        other.pub,
-      ], { env: nix });
+      const refused = await substitute([closure.top], server.url, other.pub, nix);
       assert.notEqual(refused.code, 0, "a cache signed by another key must be refused");
       assert.match(refused.stderr, /signature|signed/);
 
-      const ok = await run("nix-store", [
-        "-r",
-        closure.top,
-        "--option",
-        "substituters",
-        server.url,
-        "--option",
-        "trusted-public-keys",
-        key.pub,
-        "--option",
-        "require-sigs",
-        "true",
-      ], { env: nix });
+      const ok = await substitute([closure.top], server.url, key.pub, nix);
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual(await narHashes(closure.top, nix), before);
       const hello = await runOk(`${closure.top}/hello`, []);

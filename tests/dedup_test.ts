@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, makeKey } from "./_cache_fixture.ts";
+import { arcaEnv, makeKey, substitute } from "./_cache_fixture.ts";
 
 const SHARED = 20_000_000;
 
@@ -112,20 +112,7 @@ Deno.test("two paths sharing a 20 MB file are stored about once and both substit
     const server = await startServer([], env);
     try {
       const t1 = performance.now();
-      const sub = await run("nix-store", [
-        "-r",
-        one,
-        two,
-        "--option",
-        "substituters",
-        server.url,
-        "--option",
-        "trusted-public-keys",
-        key.pub,
-        "--option",
-        "require-sigs",
-        "true",
-      ], { env: nix });
+      const sub = await substitute([one, two], server.url, key.pub, nix);
       assert.equal(sub.code, 0, sub.stderr);
       console.log(`substituted both in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     } finally {

@@ -6,9 +6,9 @@
  * afterwards a real Nix substitutes every closure still listed.
  */
 import assert from "node:assert/strict";
-import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
+import { arca, buildPath, deleteStorePaths, nixEnv, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, makeKey } from "./_cache_fixture.ts";
+import { arcaEnv, makeKey, substitute } from "./_cache_fixture.ts";
 
 async function smallClosure(tag: string, nix: Record<string, string>) {
   const lib = await buildPath(
@@ -134,16 +134,7 @@ Deno.test("gc --max-age / --max-size: closures, pins, LRU, freed bytes, real Nix
       for (const p of [...a.paths, ...c.paths]) {
         assert.equal((await fetch(`${server2.url}/${p.slice(11, 43)}.narinfo`)).status, 404);
       }
-      const miss = await run("nix-store", [
-        "-r",
-        c.top,
-        "--option",
-        "substituters",
-        server2.url,
-        "--option",
-        "trusted-public-keys",
-        key.pub,
-      ], { env: nix });
+      const miss = await substitute([c.top], server2.url, key.pub, nix);
       assert.notEqual(miss.code, 0);
     } finally {
       await server2.stop();

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { arca, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, buildClosure, makeKey, narHashes } from "./_cache_fixture.ts";
+import { arcaEnv, buildClosure, makeKey, narHashes, substitute } from "./_cache_fixture.ts";
 
 const TOKEN = "push-test-token";
 
@@ -69,19 +69,7 @@ async function pushRoundTrip(compression: string, bigBytes: number, extras: bool
     assert.equal(verify.code, 0, verify.stderr);
 
     await deleteStorePaths(closure.paths, nix);
-    const ok = await run("nix-store", [
-      "-r",
-      closure.top,
-      "--option",
-      "substituters",
-      server.url,
-      "--option",
-      "trusted-public-keys",
-      key.pub,
-      "--option",
-      "require-sigs",
-      "true",
-    ], { env: nix });
+    const ok = await substitute([closure.top], server.url, key.pub, nix);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(await narHashes(closure.top, nix), before);
     assert.equal(await runOk(`${closure.top}/hello`, []), "hello from arca\n");

@@ -4,9 +4,9 @@
  * key substitutes them from `serve`. Both backends.
  */
 import assert from "node:assert/strict";
-import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
+import { arca, buildPath, deleteStorePaths, nixEnv, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, makeKey } from "./_cache_fixture.ts";
+import { arcaEnv, makeKey, substitute } from "./_cache_fixture.ts";
 
 async function rotation(backend: "kv" | "filesystem") {
   const tmp = await tempDir();
@@ -43,19 +43,7 @@ async function rotation(backend: "kv" | "filesystem") {
     assert.match(info, /^Sig: rotate-old-1:/m);
 
     await deleteStorePaths([b, a], nix);
-    const ok = await run("nix-store", [
-      "-r",
-      b,
-      "--option",
-      "substituters",
-      server.url,
-      "--option",
-      "trusted-public-keys",
-      newKey.pub,
-      "--option",
-      "require-sigs",
-      "true",
-    ], { env: nix });
+    const ok = await substitute([b], server.url, newKey.pub, nix);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((await runOk("cat", [`${b}/b`])).trim(), a);
   } finally {

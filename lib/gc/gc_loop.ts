@@ -1,12 +1,13 @@
 /**
  * `serve`'s scheduled gc: one run every `intervalMs` until `signal` aborts.
- * A failed run is reported and the loop goes on.
+ * A failed run is reported and the loop goes on. `t` is the kv backend's
+ * target (`runGc`) or any run function (`runFsGc` bound to its store).
  */
 import { type GcOptions, type GcReport, runGc } from "./run_gc.ts";
 import type { SweepTarget } from "./sweep_store.ts";
 
 export async function gcLoop(
-  t: SweepTarget,
+  t: SweepTarget | ((opts: GcOptions) => Promise<GcReport>),
   intervalMs: number,
   opts: GcOptions,
   signal: AbortSignal,
@@ -16,7 +17,7 @@ export async function gcLoop(
     await sleep(intervalMs, signal);
     if (signal.aborted) return;
     try {
-      onRun(await runGc(t, opts));
+      onRun(await (typeof t === "function" ? t(opts) : runGc(t, opts)));
     } catch (e) {
       onRun(e as Error);
     }

@@ -1,8 +1,9 @@
 /**
- * Garbage collection, roots and integrity checks for the kv backend:
+ * Garbage collection, roots and integrity checks:
  * `planGc` (pure selection), `sweepStore` (mark and sweep of files),
  * `runGc` (both, with audit), `gcLoop` (`serve`'s schedule), roots and pins,
- * `AccessRecorder` (last-access times), `verifyStore` (`arca verify`).
+ * `AccessRecorder` (last-access times), `verifyStore` (`arca verify`), all
+ * for the kv backend; `runFsGc` and `verifyFsStore` for the filesystem one.
  *
  * @module
  */
@@ -17,6 +18,9 @@ export {
   runGc,
 } from "./run_gc.ts";
 export { gcLoop } from "./gc_loop.ts";
+export { runFsGc } from "./run_fs_gc.ts";
+export { verifyFsStore } from "./verify_fs_store.ts";
+export type { FsTarget } from "./_fs_paths.ts";
 export {
   listRoots,
   liveRootHashes,

@@ -5,7 +5,7 @@
  * log still goes to Deno KV.
  */
 import { encodeNix32 } from "../encoding/mod.ts";
-import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
+import type { Hash } from "../hash/mod.ts";
 import { formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
 import { isValidHashPart, parseStorePath } from "../store_path/mod.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
@@ -27,6 +27,7 @@ import {
   type StoreStatus,
 } from "./store.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
+import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
@@ -62,19 +63,10 @@ export class FsStore implements Store {
   }
 
   async findNar(narHash: Hash): Promise<StoredNar | undefined> {
-    const fileHash32 = await this.meta.findNarFile(encodeNix32(narHash.digest));
-    const rec = fileHash32 && (await this.meta.getNarFile(fileHash32));
-    if (!fileHash32 || !rec) return undefined;
-    const name = narFileName(fileHash32, rec.compression);
-    if (!(await exists(`${this.layout.nar}/${name}`))) return undefined;
-    return {
-      narHash: parseHash(rec.narHash),
-      narSize: rec.narSize,
-      fileHash32,
-      fileSize: rec.fileSize,
-      compression: rec.compression,
-      storedBytes: 0,
-    };
+    const found = await findStoredNar(this.meta, narHash);
+    if (!found) return undefined;
+    const name = narFileName(found.fileHash32, found.compression);
+    return (await exists(`${this.layout.nar}/${name}`)) ? found : undefined;
   }
 
   async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
@@ -83,28 +75,10 @@ export class FsStore implements Store {
     if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const fileHash32 = encodeNix32(res.fileHash);
     await res.pack.sealAs(`${this.layout.nar}/${narFileName(fileHash32, opts.compression)}`);
-    await this.meta.commitNarFile({
-      fileHash32,
-      narHash32: encodeNix32(res.narHash),
-      narFile: {
-        narHash: formatHash(narHash),
-        compression: opts.compression,
-        fileSize: res.fileSize,
-        narSize: res.narSize,
-        chunks: res.manifest.chunks.length,
-        createdAt: Date.now(),
-      },
+    return await recordStoredNar(this.meta, res, opts.compression, {
       newChunks: 0,
       storedBytes: res.fileSize,
     });
-    return {
-      narHash,
-      narSize: res.narSize,
-      fileHash32,
-      fileSize: res.fileSize,
-      compression: opts.compression,
-      storedBytes: res.fileSize,
-    };
   }
 
   async publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult> {

@@ -11,7 +11,7 @@
  */
 import { crc32 } from "node:zlib";
 import { encodeNix32 } from "../encoding/mod.ts";
-import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
+import type { Hash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
 import { parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
 import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
@@ -24,6 +24,7 @@ import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
+import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
 import {
   type ImportResult,
@@ -131,18 +132,8 @@ export class KvStore implements Store {
     for await (const [, r] of this.meta.listNars()) yield recordToNarinfo(r);
   }
 
-  async findNar(narHash: Hash): Promise<StoredNar | undefined> {
-    const fileHash32 = await this.meta.findNarFile(encodeNix32(narHash.digest));
-    const rec = fileHash32 && (await this.meta.getNarFile(fileHash32));
-    if (!fileHash32 || !rec) return undefined;
-    return {
-      narHash: parseHash(rec.narHash),
-      narSize: rec.narSize,
-      fileHash32,
-      fileSize: rec.fileSize,
-      compression: rec.compression,
-      storedBytes: 0,
-    };
+  findNar(narHash: Hash): Promise<StoredNar | undefined> {
+    return findStoredNar(this.meta, narHash);
   }
 
   async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
@@ -175,29 +166,11 @@ export class KvStore implements Store {
       );
     }
     await this.meta.putChunks(opts.compression, res.newChunks);
-    await this.meta.commitNarFile({
-      fileHash32,
-      narHash32: encodeNix32(res.narHash),
-      narFile: {
-        narHash: formatHash(narHash),
-        compression: opts.compression,
-        fileSize: res.fileSize,
-        narSize: res.narSize,
-        chunks: res.manifest.chunks.length,
-        createdAt: Date.now(),
-      },
+    return await recordStoredNar(this.meta, res, opts.compression, {
       newChunks: res.newChunks.length,
       storedBytes: packSize,
       pack: sealed ? { id: res.pack.id, size: packSize } : undefined,
     });
-    return {
-      narHash,
-      narSize: res.narSize,
-      fileHash32,
-      fileSize: res.fileSize,
-      compression: opts.compression,
-      storedBytes: packSize,
-    };
   }
 
   async publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult> {
@@ -346,25 +319,40 @@ export class KvStore implements Store {
     return this.#chunkStream(fileHash32, m, start, end);
   }
 
-  /** Streams [start, end) run by run, checking each chunk's crc32. */
-  #chunkStream(
+  /**
+   * Streams [start, end) run by run, checking each chunk's crc32. Every pack
+   * the range needs is opened before the response starts: gc may unlink a
+   * pack (or compact it away) while a slow client is still reading, and an
+   * unlinked file stays readable only through a handle opened before.
+   */
+  async #chunkStream(
     fileHash32: string,
     m: Manifest,
     start: number,
     end: number,
-  ): ReadableStream<Uint8Array> {
+  ): Promise<ReadableStream<Uint8Array>> {
     // Find the first chunk that overlaps `start`.
     let i = 0;
     let pos = 0;
     while (i < m.chunks.length && pos + m.chunks[i].clen <= start) pos += m.chunks[i++].clen;
-    let file: Deno.FsFile | undefined;
-    let filePack = "";
-    let filePos = 0;
-    let cancelled = false;
+    const needed = new Set<string>();
+    for (let k = i, p = pos; k < m.chunks.length && p < end; p += m.chunks[k++].clen) {
+      needed.add(m.chunks[k].pack);
+    }
+    const files = new Map<string, { file: Deno.FsFile; pos: number }>();
     const done = () => {
-      file?.close();
-      file = undefined;
+      for (const f of files.values()) f.file.close();
+      files.clear();
     };
+    try {
+      for (const pack of needed) {
+        files.set(pack, { file: await Deno.open(packPath(this.layout, pack)), pos: 0 });
+      }
+    } catch (e) {
+      done();
+      throw e;
+    }
+    let cancelled = false;
     return new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
         if (pos >= end || i >= m.chunks.length) {
@@ -381,16 +369,11 @@ export class KvStore implements Store {
         ) runLen += m.chunks[j++].clen;
         let bytes: Uint8Array;
         try {
-          if (filePack !== first.pack) {
-            done();
-            file = await Deno.open(packPath(this.layout, first.pack));
-            filePack = first.pack;
-            filePos = 0;
-          }
+          const f = files.get(first.pack)!;
           // Seek only when the next run is not where the last one ended.
-          if (filePos !== first.offset) await file!.seek(first.offset, Deno.SeekMode.Start);
-          bytes = await readExactly(file!, runLen, first.offset);
-          filePos = first.offset + runLen;
+          if (f.pos !== first.offset) await f.file.seek(first.offset, Deno.SeekMode.Start);
+          bytes = await readExactly(f.file, runLen, first.offset);
+          f.pos = first.offset + runLen;
         } catch (e) {
           done();
           if (cancelled) return;

@@ -9,6 +9,7 @@
  * | `PUT /log/<drv>` | build log |
  * | `PUT /realisations/…doi`, `/build-trace-v2/…doi` | CA realisations |
  * | `PUT /nix-cache-info` | accepted and ignored: Arca writes its own |
+ * | `PUT`, `DELETE /gcroots/<name>` | a named gc root (`gcroots_route.ts`) |
  *
  * Every request needs an upload token (see `auth.ts`) before its body is
  * read, so a refused request stores nothing.
@@ -27,6 +28,7 @@ import {
 import { UploadRefused } from "../../store/upload_refused.ts";
 import { credentialOf, tokenMatches, unauthorized } from "./auth.ts";
 import { readBody } from "./read_body.ts";
+import { gcRootsRoute } from "./gcroots_route.ts";
 import { refusalResponse, textResponse } from "./refusal.ts";
 
 export interface UploadOptions {
@@ -42,12 +44,13 @@ export interface UploadOptions {
 const NARINFO_MAX = 1 << 20;
 const FILE_MAX = 256 << 20;
 
+/** Answers `PUT` (and `DELETE /gcroots/<name>`) requests once their token is checked. */
 export function createUploadHandler(
   opts: UploadOptions,
 ): (req: Request, path: string) => Promise<Response> {
   const { ctx } = opts;
   return async (req, path) => {
-    const what = `PUT ${path}`;
+    const what = `${req.method} ${path}`;
     if (opts.tokens.length === 0 && !opts.anonymous) {
       return textResponse(
         403,
@@ -71,6 +74,13 @@ export function createUploadHandler(
       );
     }
     try {
+      if (path.startsWith("/gcroots/")) return await gcRootsRoute(ctx, req, path);
+      if (req.method !== "PUT") {
+        return new Response("method not allowed\n", {
+          status: 405,
+          headers: { allow: "GET, HEAD, PUT", "cache-control": "no-store" },
+        });
+      }
       return await route(opts, req, path);
     } catch (e) {
       return refusalResponse(e, what);

@@ -6,7 +6,9 @@
  *   nothing about the cache's content leaks;
  * - `HEAD /nar/<name>` for a name Arca never serves but a client uploaded
  *   answers 200 while that NAR's content is stored (Nix then skips the upload);
- * - `GET/HEAD /<hash>.ls` and the realisation files uploaded next to NARs.
+ * - `GET/HEAD /<hash>.ls` and the realisation files uploaded next to NARs;
+ * - `DELETE /gcroots/<name>` goes to the upload handler, which checks the
+ *   upload token (other `DELETE`s reach `inner`: 405).
  *
  * Everything else goes to the inner handler unchanged.
  */
@@ -23,6 +25,8 @@ export interface UploadReadsOptions {
   readToken: string;
   /** Upload tokens also grant reads (nix copy reads narinfos first). */
   uploadTokens: readonly string[];
+  /** Where `DELETE /gcroots/…` goes (the upload handler); without it, `inner`. */
+  upload?: (req: Request, path: string) => Promise<Response>;
 }
 
 export function withUploadReads(
@@ -33,6 +37,10 @@ export function withUploadReads(
   // Not async: requests this adds nothing to (the narinfo hot path) go straight through.
   return (req) => {
     const method = req.method;
+    if (method === "DELETE" && opts.upload) {
+      const path = pathOf(req.url);
+      if (path.startsWith("/gcroots/")) return opts.upload(req, path);
+    }
     if (method !== "GET" && method !== "HEAD") return inner(req);
     if (readers.length && !tokenMatches(credentialOf(req), readers)) {
       return unauthorized("this cache is private: a read token is needed");
