@@ -12,6 +12,7 @@
  * | `["stats", name]` | `Deno.KvU64` counters, updated in the same commit as what they count |
  * | `["changes", ms, hashPart]` | `"add"` or `"del"`: lets a running `serve` follow other processes |
  * | `["gen"]` | changes on every commit; `serve` watches it |
+ * | `["removals"]` | changes on every commit that removes a narinfo; publishing checks it |
  * | `["audit", ms, id]` | `AuditEvent` |
  * | `["access", hashPart]` | ms of the last narinfo hit (batched by `serve`; gc's LRU order) |
  * | `["gcroot", name]` | `GcRoot`: store paths whose closures gc keeps (pins are `pin:<basename>`) |
@@ -35,6 +36,7 @@ export const K = {
   change: (ms: number, hashPart: string) => ["changes", ms, hashPart] as const,
   changesPrefix: ["changes"] as const,
   gen: ["gen"] as const,
+  removals: ["removals"] as const,
   audit: (ms: number, id: string) => ["audit", ms, id] as const,
   auditPrefix: ["audit"] as const,
   access: (hashPart: string) => ["access", hashPart] as const,

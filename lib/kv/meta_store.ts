@@ -105,8 +105,11 @@ export class MetaStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.kv.get(K.narinfo(c.hashPart));
       if (existing.versionstamp !== null) return { status: "exists" };
-      // The references are checked in the same commit: gc removing one at
-      // this moment makes the commit fail instead of breaking the closure.
+      // Every commit that removes a narinfo rewrites `["removals"]`. Reading
+      // it before looking at the references and checking it in the commit
+      // makes a removal in between (gc, quarantine) fail the commit, however
+      // many references there are (KV allows only 100 checks per commit).
+      const removals = await this.kv.get(K.removals);
       const refs = c.referenceHashParts.filter((h) => h !== c.hashPart);
       const refEntries = refs.length
         ? (await Promise.all(
@@ -115,7 +118,7 @@ export class MetaStore {
         : [];
       const missing = refs.filter((_, i) => refEntries[i].versionstamp === null);
       if (missing.length) return { status: "missing", missing };
-      const op = this.kv.atomic().check(existing, ...refEntries);
+      const op = this.kv.atomic().check(existing, removals);
       op.set(K.narinfo(c.hashPart), c.record);
       op.sum(K.stat("paths"), 1n).sum(K.stat("narBytes"), BigInt(c.record.narSize));
       op.set(K.change(now, c.hashPart), "add");
@@ -132,6 +135,7 @@ export class MetaStore {
     if (!e.value) return false;
     const now = Date.now();
     const op = this.kv.atomic().check(e).delete(K.narinfo(hashPart))
+      .set(K.removals, crypto.randomUUID())
       .set(K.quarantine(hashPart), { ...e.value, quarantinedAt: now })
       .sum(K.stat("paths"), minus(1))
       .sum(K.stat("narBytes"), minus(e.value.narSize))
@@ -284,6 +288,7 @@ export class MetaStore {
       op.sum(K.stat("paths"), minus(gone.length));
       op.sum(K.stat("narBytes"), minus(gone.reduce((n, r) => n + r.narSize, 0)));
       op.set(K.gen, crypto.randomUUID());
+      op.set(K.removals, crypto.randomUUID());
       if ((await whileLocked(() => op.commit())).ok) removed.push(...gone);
       else if (batch.length > 1) {
         for (const h of batch) removed.push(...await this.removePaths([h]));
