@@ -197,7 +197,8 @@ async function main(): Promise<void> {
       mb.toFixed(0)
     } MB of NAR; ` +
     `files served: Arca ${(nars[0].fileBytes / 1e6).toFixed(1)} MB, ` +
-    `nginx ${(nars[1].fileBytes / 1e6).toFixed(1)} MB (zstd).`,
+    `nginx ${(nars[1].fileBytes / 1e6).toFixed(1)} MB (zstd). The top path refers to every ` +
+    `other path (${closure.paths.length - 1} references).`,
     `Pinning: both servers run with \`taskset -c ${SERVER_CPU}\` (one core each, one at a time under load); ` +
     `wrk (1 thread, keep-alive) and nix-store -r run with \`taskset -c ${CLIENT_CPU}\`. ` +
     `Imports are not pinned. wrk runs ${LOAD_SECONDS} s per measurement after a 1 s warm-up.`,
