@@ -72,6 +72,7 @@ export async function nixEnv(extraConfig = ""): Promise<Record<string, string>> 
     throw new Error("these tests need Nix (apt-get install nix-bin); .ci/run installs it");
   }
   const xdg = await Deno.makeTempDir({ prefix: "arca-xdg-" });
+  xdgDirs.push(xdg);
   return {
     NIX_CONFIG: [
       "experimental-features = nix-command",
@@ -87,6 +88,16 @@ export async function nixEnv(extraConfig = ""): Promise<Record<string, string>> 
     XDG_CACHE_HOME: xdg,
   };
 }
+
+// Each test file's Nix client caches are removed when its process ends.
+const xdgDirs: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const d of xdgDirs) {
+    try {
+      Deno.removeSync(d, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
 
 let nixPresent: boolean | undefined;
 async function hasNix(): Promise<boolean> {
