@@ -112,3 +112,23 @@ export function substitute(
     "true",
   ], { env });
 }
+
+/** `nix store verify -r` of `top` against a cache, trusting only `publicKey`. */
+export function nixStoreVerify(
+  top: string,
+  url: string,
+  publicKey: string,
+  env: Record<string, string>,
+): Promise<RunResult> {
+  return run("nix", [
+    "store",
+    "verify",
+    "--store",
+    url,
+    "-r",
+    top,
+    "--option",
+    "trusted-public-keys",
+    publicKey,
+  ], { env });
+}

@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { arca, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, buildClosure, makeKey, narHashes, substitute } from "./_cache_fixture.ts";
+import {
+  arcaEnv,
+  buildClosure,
+  makeKey,
+  narHashes,
+  nixStoreVerify,
+  substitute,
+} from "./_cache_fixture.ts";
 
 async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz") {
   const tmp = await tempDir();
@@ -39,17 +46,7 @@ async function roundTrip(backend: "kv" | "filesystem", compression: "zstd" | "xz
 
     const server = await startServer([], { ...env, ARCA_BACKEND: backend });
     try {
-      const verify = await run("nix", [
-        "store",
-        "verify",
-        "--store",
-        server.url,
-        "-r",
-        closure.top,
-        "--option",
-        "trusted-public-keys",
-        key.pub,
-      ], { env: nix });
+      const verify = await nixStoreVerify(closure.top, server.url, key.pub, nix);
       assert.equal(verify.code, 0, verify.stderr);
 
       await deleteStorePaths(closure.paths, nix);

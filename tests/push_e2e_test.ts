@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { arca, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
-import { arcaEnv, buildClosure, makeKey, narHashes, substitute } from "./_cache_fixture.ts";
+import {
+  arcaEnv,
+  buildClosure,
+  makeKey,
+  narHashes,
+  nixStoreVerify,
+  substitute,
+} from "./_cache_fixture.ts";
 
 const TOKEN = "push-test-token";
 
@@ -55,17 +62,7 @@ async function pushRoundTrip(compression: string, bigBytes: number, extras: bool
     }
 
     // Served in Arca's own form (zstd) with the pusher's signature still valid.
-    const verify = await run("nix", [
-      "store",
-      "verify",
-      "--store",
-      server.url,
-      "-r",
-      closure.top,
-      "--option",
-      "trusted-public-keys",
-      key.pub,
-    ], { env: nix });
+    const verify = await nixStoreVerify(closure.top, server.url, key.pub, nix);
     assert.equal(verify.code, 0, verify.stderr);
 
     await deleteStorePaths(closure.paths, nix);
