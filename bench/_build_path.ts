@@ -3,7 +3,7 @@
  * derivation too, so the output and its .drv can both be deleted afterwards
  * (also when the build fails: then the .drv goes at once).
  */
-import { nixString } from "../tests/_run.ts";
+import { derivationExpr } from "../tests/_run.ts";
 import { deleteStore } from "./_closure.ts";
 import { sh } from "./_lib.ts";
 
@@ -20,18 +20,7 @@ export async function buildBenchPath(
   workDir: string,
 ): Promise<BuiltPath> {
   const file = `${workDir}/${name}-${crypto.randomUUID()}.nix`;
-  await Deno.writeTextFile(
-    file,
-    `derivation {
-  name = ${JSON.stringify(name)};
-  system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" ${nixString(script)} ];
-  PATH = "/usr/bin:/bin";
-  salt = ${JSON.stringify(crypto.randomUUID())};
-}
-`,
-  );
+  await Deno.writeTextFile(file, derivationExpr(name, script));
   let drv: string;
   try {
     drv = (await sh("nix-instantiate", [file], { env })).trim();

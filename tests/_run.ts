@@ -119,31 +119,39 @@ export async function buildPath(
   env: Record<string, string>,
   opts: { deps?: Record<string, string>; salt?: string } = {},
 ): Promise<string> {
-  const salt = opts.salt ?? crypto.randomUUID();
-  // Each dep becomes an environment variable of the builder holding a store
-  // path; using it in the output makes a reference that Nix records.
-  const deps = Object.entries(opts.deps ?? {})
-    .map(([k, v]) => `  ${k} = builtins.storePath ${JSON.stringify(v)};\n`)
-    .join("");
   const dir = await Deno.makeTempDir({ prefix: "arca-drv-" });
   const file = `${dir}/default.nix`;
-  await Deno.writeTextFile(
-    file,
-    `derivation {
-  name = ${JSON.stringify(name)};
-  system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" ${nixString(script)} ];
-  PATH = "/usr/bin:/bin";
-  salt = ${JSON.stringify(salt)};
-${deps}}\n`,
-  );
+  await Deno.writeTextFile(file, derivationExpr(name, script, opts));
   try {
     const out = await runOk("nix-build", [file, "--no-out-link"], { env });
     return out.trim();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * The Nix expression `buildPath` builds: a derivation running `script` with
+ * /bin/sh, a salt for freshness, and `deps` as builder variables holding
+ * store paths (using one in the output makes a reference Nix records).
+ */
+export function derivationExpr(
+  name: string,
+  script: string,
+  opts: { deps?: Record<string, string>; salt?: string } = {},
+): string {
+  const salt = opts.salt ?? crypto.randomUUID();
+  const deps = Object.entries(opts.deps ?? {})
+    .map(([k, v]) => `  ${k} = builtins.storePath ${JSON.stringify(v)};\n`)
+    .join("");
+  return `derivation {
+  name = ${JSON.stringify(name)};
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" ${nixString(script)} ];
+  PATH = "/usr/bin:/bin";
+  salt = ${JSON.stringify(salt)};
+${deps}}\n`;
 }
 
 /** Quotes text as a Nix string literal (escaping `"`, `\` and `${`). */
