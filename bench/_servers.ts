@@ -175,6 +175,8 @@ export interface WrkResult {
   ioErrors: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU seconds the server used during the run (set by the caller that measured it). */
+  serverCpuSeconds?: number;
 }
 
 const LUA = `-- Cycles through the URL paths listed in the file given after '--'.

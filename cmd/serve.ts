@@ -8,6 +8,8 @@ import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
+import { serveHttp } from "../lib/server/http_server.ts";
+import { createQuickRoute } from "../lib/server/quick_route.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
 import { gcWiring } from "./_gc_serve.ts";
 import { uploadWiring } from "./_uploads.ts";
@@ -80,15 +82,12 @@ ${STORE_OPTIONS_HELP}`,
 
     return await withStore(config, async (store) => {
       const stop = new AbortController();
-      await writeFileAtomic(
-        layout.tmp,
-        layout.cacheInfo,
-        formatCacheInfo({
-          storeDir: config.store_dir,
-          wantMassQuery: true,
-          priority: config.priority,
-        }),
-      );
+      const cacheInfo = formatCacheInfo({
+        storeDir: config.store_dir,
+        wantMassQuery: true,
+        priority: config.priority,
+      });
+      await writeFileAtomic(layout.tmp, layout.cacheInfo, cacheInfo);
       const index = new NarinfoIndex(store);
       await index.start(stop.signal);
       const audit = new AuditBatcher((evs) => store.audit(evs));
@@ -107,7 +106,7 @@ ${STORE_OPTIONS_HELP}`,
         onAccess: gc.onAccess,
         upload: uploads.upload,
       });
-      const server = Deno.serve({
+      const server = serveHttp({
         hostname: addr.hostname,
         port: addr.port,
         signal: stop.signal,
@@ -118,12 +117,15 @@ ${STORE_OPTIONS_HELP}`,
           );
           console.error(`arca: ${uploads.summary}`);
         },
-        onError: (e) => {
-          // Never leak internals; never crash the server.
-          console.error(`arca: request failed: ${(e as Error)?.message ?? e}`);
-          return new Response("internal error\n", { status: 500 });
-        },
-      }, uploads.wrap(handler));
+      }, {
+        // A private cache checks a token on every read: no shortcut around it.
+        quick: config.read_token ? undefined : createQuickRoute({
+          index,
+          cacheInfo: new TextEncoder().encode(cacheInfo),
+          onAccess: gc.onAccess,
+        }),
+        handle: uploads.wrap(handler),
+      });
       const quit = () => stop.abort();
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);

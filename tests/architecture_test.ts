@@ -20,6 +20,7 @@ const LAYERS: [string, number][] = [
   ["lib/chunk/", 1],
   ["lib/compress/", 1],
   ["lib/config/", 1],
+  ["lib/http1/", 1],
   ["lib/io/", 2],
   ["lib/kv/", 2],
   ["lib/blob/", 2],

@@ -15,29 +15,39 @@ export async function fileTail(path: string, start: number): Promise<ReadableStr
   return f.readable;
 }
 
-/** Streams bytes [start, end) of a file, closing it however the stream ends. */
+/**
+ * Streams bytes [start, end) of a file, closing it however the stream ends.
+ * A byte stream: BYOB readers get the bytes read into their own buffer.
+ */
 export function fileRange(path: string, start: number, end: number): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | undefined;
   let pos = start;
-  return new ReadableStream<Uint8Array>({
-    async start() {
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 256 * 1024,
+    async start(ctl) {
       file = await Deno.open(path, { read: true });
       await file.seek(start, Deno.SeekMode.Start);
+      if (pos >= end) {
+        file.close();
+        ctl.close();
+      }
     },
     async pull(ctl) {
-      const want = Math.min(1 << 20, end - pos);
-      if (want <= 0) {
-        file?.close();
-        return ctl.close();
-      }
-      const buf = new Uint8Array(want);
-      const n = await file!.read(buf);
+      const req = ctl.byobRequest!;
+      const v = req.view!;
+      const want = Math.min(v.byteLength, end - pos);
+      const n = await file!.read(new Uint8Array(v.buffer, v.byteOffset, want));
       if (n === null) {
         file?.close();
-        return ctl.error(new RangeError(`${path} ended at ${pos}, expected ${end}`));
+        throw new RangeError(`${path} ended at ${pos}, expected ${end}`);
       }
       pos += n;
-      ctl.enqueue(n === want ? buf : buf.subarray(0, n));
+      req.respond(n);
+      if (pos >= end) {
+        file?.close();
+        ctl.close();
+      }
     },
     cancel() {
       file?.close();

@@ -28,9 +28,14 @@ export class PackReader {
   }
 
   /** Reads exactly `length` bytes at `offset`; throws if the pack is shorter. */
-  async read(packId: string, offset: number, length: number): Promise<Uint8Array> {
+  read(packId: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.readInto(packId, offset, new Uint8Array(length));
+  }
+
+  /** Fills `buf` from `offset` and returns it; throws if the pack is shorter. */
+  async readInto(packId: string, offset: number, buf: Uint8Array): Promise<Uint8Array> {
     const fh = await this.#handle(packId);
-    const buf = new Uint8Array(length);
+    const length = buf.length;
     let got = 0;
     while (got < length) {
       const { bytesRead } = await fh.read(buf, got, length - got, offset + got);

@@ -21,6 +21,7 @@ import type { AuditEvent } from "../kv/records.ts";
 import type { NarinfoIndex } from "./narinfo_index.ts";
 import { parseRange } from "./http_range.ts";
 import { VERSION } from "../version.ts";
+import { NARINFO_FIELDS, NOT_FOUND_BODY, NOT_FOUND_FIELDS } from "./quick_route.ts";
 
 export interface HandlerDeps {
   store: Store;
@@ -111,15 +112,9 @@ export function createHandler(
   }
 }
 
-const NARINFO_HEADERS: [string, string][] = [
-  ["content-type", "text/x-nix-narinfo"],
-  ["cache-control", "public, max-age=60"],
-];
+const NARINFO_HEADERS = NARINFO_FIELDS;
 const NARINFO_INIT: ResponseInit = { headers: NARINFO_HEADERS };
-const NOT_FOUND_INIT: ResponseInit = {
-  status: 404,
-  headers: [["content-type", "text/plain"], ["cache-control", "no-store"]],
-};
+const NOT_FOUND_INIT: ResponseInit = { status: 404, headers: NOT_FOUND_FIELDS };
 
 async function serveNar(
   deps: HandlerDeps,
@@ -198,5 +193,5 @@ function pathOf(url: string): string {
 }
 
 function notFound(): Response {
-  return new Response("not found\n", NOT_FOUND_INIT);
+  return new Response(NOT_FOUND_BODY, NOT_FOUND_INIT);
 }

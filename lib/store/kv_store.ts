@@ -14,15 +14,16 @@ import { encodeNix32 } from "../encoding/mod.ts";
 import type { Hash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
 import { parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
-import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
+import { type CacheLayout, manifestPath } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
-import { fileTail } from "../blob/file_stream.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
+import { narExtents } from "./nar_extents.ts";
+import { extentStream } from "./extent_stream.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
@@ -43,44 +44,6 @@ const RUN_BYTES = 1 << 20;
 const MANIFEST_CACHE = 1024;
 const FILE_CACHE = 16384;
 
-/**
- * When a NAR file is one whole pack (every chunk new at import, stored in
- * order), returns that pack and the file size; else undefined. Memoized.
- */
-const extents = new WeakMap<Manifest, { pack: string; size: number } | null>();
-function soleExtent(m: Manifest): { pack: string; size: number } | undefined {
-  let e = extents.get(m);
-  if (e === undefined) {
-    e = null;
-    if (m.chunks.length > 0) {
-      const pack = m.chunks[0].pack;
-      let off = 0;
-      let ok = true;
-      for (const c of m.chunks) {
-        if (c.pack !== pack || c.offset !== off) {
-          ok = false;
-          break;
-        }
-        off += c.clen;
-      }
-      if (ok) e = { pack, size: off };
-    }
-    extents.set(m, e);
-  }
-  return e ?? undefined;
-}
-
-/** Reads exactly `len` bytes from the current position (`offset` is for the message). */
-async function readExactly(f: Deno.FsFile, len: number, offset: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(len);
-  let got = 0;
-  while (got < len) {
-    const n = await f.read(buf.subarray(got));
-    if (n === null) throw new RangeError(`pack ends at ${offset + got}, wanted ${offset + len}`);
-    got += n;
-  }
-  return buf;
-}
 const REVERIFY_MS = 10 * 60_000;
 
 /** Groups chunks stored next to each other in one pack into reads of up to RUN_BYTES. */
@@ -269,12 +232,15 @@ export class KvStore implements Store {
 
   /** Returns what is wrong with a NAR's chunks on disk, or undefined when all are intact. */
   async #check(m: Manifest): Promise<string | undefined> {
+    // One buffer for the whole check: a NAR of any size costs the same memory.
+    let buf = new Uint8Array(RUN_BYTES * 2);
     for (const run of runs(m, 0, Infinity)) {
       const first = m.chunks[run.i];
       if ((await this.packs.size(first.pack)) < first.offset + run.len) {
         return `pack ${first.pack} is missing or shorter than ${first.offset + run.len}`;
       }
-      const bytes = await this.packs.read(first.pack, first.offset, run.len);
+      if (run.len > buf.length) buf = new Uint8Array(run.len);
+      const bytes = await this.packs.readInto(first.pack, first.offset, buf.subarray(0, run.len));
       let o = 0;
       for (let k = run.i; k < run.j; k++) {
         const c = m.chunks[k];
@@ -304,107 +270,16 @@ export class KvStore implements Store {
     m: Manifest,
     start: number,
     end: number,
-  ): Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array> {
-    const whole = soleExtent(m);
-    if (whole && end === whole.size) {
-      // The NAR file is exactly one pack (nothing in it was deduplicated):
-      // hand Deno the file itself, which it streams without going through JS.
-      // The size check guards against a pack that holds more than this NAR.
-      return this.packs.size(whole.pack).then((size) =>
-        size === whole.size
-          ? fileTail(packPath(this.layout, whole.pack), start)
-          : this.#chunkStream(fileHash32, m, start, end)
-      );
-    }
-    return this.#chunkStream(fileHash32, m, start, end);
-  }
-
-  /**
-   * Streams [start, end) run by run, checking each chunk's crc32. Every pack
-   * the range needs is opened before the response starts: gc may unlink a
-   * pack (or compact it away) while a slow client is still reading, and an
-   * unlinked file stays readable only through a handle opened before.
-   */
-  async #chunkStream(
-    fileHash32: string,
-    m: Manifest,
-    start: number,
-    end: number,
   ): Promise<ReadableStream<Uint8Array>> {
-    // Find the first chunk that overlaps `start`.
-    let i = 0;
-    let pos = 0;
-    while (i < m.chunks.length && pos + m.chunks[i].clen <= start) pos += m.chunks[i++].clen;
-    const needed = new Set<string>();
-    for (let k = i, p = pos; k < m.chunks.length && p < end; p += m.chunks[k++].clen) {
-      needed.add(m.chunks[k].pack);
-    }
-    const files = new Map<string, { file: Deno.FsFile; pos: number }>();
-    const done = () => {
-      for (const f of files.values()) f.file.close();
-      files.clear();
-    };
-    try {
-      for (const pack of needed) {
-        files.set(pack, { file: await Deno.open(packPath(this.layout, pack)), pos: 0 });
-      }
-    } catch (e) {
-      done();
-      throw e;
-    }
-    let cancelled = false;
-    return new ReadableStream<Uint8Array>({
-      pull: async (ctl) => {
-        if (pos >= end || i >= m.chunks.length) {
-          done();
-          return ctl.close();
-        }
-        // A run of whole chunks stored next to each other in one pack.
-        const first = m.chunks[i];
-        let j = i + 1;
-        let runLen = first.clen;
-        while (
-          j < m.chunks.length && runLen < RUN_BYTES && pos + runLen < end &&
-          m.chunks[j].pack === first.pack && m.chunks[j].offset === first.offset + runLen
-        ) runLen += m.chunks[j++].clen;
-        let bytes: Uint8Array;
-        try {
-          const f = files.get(first.pack)!;
-          // Seek only when the next run is not where the last one ended.
-          if (f.pos !== first.offset) await f.file.seek(first.offset, Deno.SeekMode.Start);
-          bytes = await readExactly(f.file, runLen, first.offset);
-          f.pos = first.offset + runLen;
-        } catch (e) {
-          done();
-          if (cancelled) return;
-          // A pack shorter than its manifest says is damage; other errors
-          // (a closed connection, EIO) end this response only.
-          if (e instanceof RangeError) await this.quarantine(fileHash32, e.message);
-          return ctl.error(e);
-        }
-        let o = 0;
-        for (let k = i; k < j; k++) {
-          const c = m.chunks[k];
-          if (crc32(bytes.subarray(o, o + c.clen)) !== c.crc) {
-            done();
-            const msg = `chunk ${k} of NAR ${fileHash32} (pack ${c.pack} @${c.offset}) is damaged`;
-            await this.quarantine(fileHash32, msg);
-            return ctl.error(new Error(msg));
-          }
-          o += c.clen;
-        }
-        // Trim to the requested range.
-        const from = Math.max(0, start - pos);
-        const to = Math.min(runLen, end - pos);
-        pos += runLen;
-        i = j;
-        ctl.enqueue(from === 0 && to === runLen ? bytes : bytes.subarray(from, to));
-      },
-      cancel: () => {
-        cancelled = true;
-        done();
-      },
-    }, { highWaterMark: 2 });
+    // No crc32 here: openNar checked every chunk within REVERIFY_MS (and the
+    // packs' lengths just now), and Nix checks the NarHash of what it gets.
+    return extentStream(
+      this.layout,
+      narExtents(m),
+      start,
+      end,
+      (msg) => this.quarantine(fileHash32, msg).then(() => {}),
+    );
   }
 
   async #manifest(fileHash32: string): Promise<Manifest | undefined> {

@@ -1,0 +1,95 @@
+/**
+ * The answers `serveHttp` writes without building a Request or Response:
+ * narinfo hits and misses and /nix-cache-info, as whole HTTP responses in
+ * bytes, from the in-memory index. This is the path Nix hits hardest (one
+ * narinfo per closure member, most of them misses on a busy substituter
+ * list), so it costs a Map lookup and one buffer copy. The same answers go
+ * through `createHandler` for anything that is not a plain GET or HEAD.
+ */
+import { isValidHashPart } from "../store_path/mod.ts";
+import { formatResponseHead } from "../http1/mod.ts";
+import type { NarinfoIndex } from "./narinfo_index.ts";
+
+/** Fields of a narinfo answer (before Content-Length), shared with the handler. */
+export const NARINFO_FIELDS: [string, string][] = [
+  ["content-type", "text/x-nix-narinfo"],
+  ["cache-control", "public, max-age=60"],
+];
+export const NOT_FOUND_FIELDS: [string, string][] = [
+  ["content-type", "text/plain"],
+  ["cache-control", "no-store"],
+];
+export const NOT_FOUND_BODY = "not found\n";
+
+export interface QuickRouteDeps {
+  index: NarinfoIndex;
+  cacheInfo: Uint8Array;
+  onAccess?: (hashPart: string) => void;
+}
+
+const enc = new TextEncoder();
+
+export function createQuickRoute(
+  deps: QuickRouteDeps,
+): (method: string, path: string, date: string) => Uint8Array | undefined {
+  const { index } = deps;
+  // Heads carry the Date field, so they are rebuilt when its text changes (once a second).
+  let date = "";
+  let narinfoPrefix = "";
+  let missGet: Uint8Array = new Uint8Array();
+  let missHead: Uint8Array = new Uint8Array();
+  let infoGet: Uint8Array = new Uint8Array();
+  let infoHead: Uint8Array = new Uint8Array();
+  // Whole hit responses, built at most once per path and second: the hot
+  // paths of a closure are asked for over and over.
+  let hits = new Map<string, { body: Uint8Array; res: Uint8Array }>();
+  const rebuild = (d: string) => {
+    date = d;
+    hits = new Map();
+    const dated = (f: [string, string][]) => [...f, ["date", d]] as [string, string][];
+    const fixed = (status: number, fields: [string, string][], body: Uint8Array) => {
+      const head = enc.encode(
+        formatResponseHead(status, [...dated(fields), ["content-length", String(body.length)]]),
+      );
+      return [head, join(head, body)];
+    };
+    [missHead, missGet] = fixed(404, NOT_FOUND_FIELDS, enc.encode(NOT_FOUND_BODY));
+    [infoHead, infoGet] = fixed(
+      200,
+      [["content-type", "text/x-nix-cache-info"], ["cache-control", "public, max-age=300"]],
+      deps.cacheInfo,
+    );
+    // Everything up to the Content-Length value.
+    narinfoPrefix = formatResponseHead(200, dated(NARINFO_FIELDS)).slice(0, -2) +
+      "content-length: ";
+  };
+
+  return (method, path, d) => {
+    if (!index.live) return undefined;
+    const head = method === "HEAD";
+    if (!head && method !== "GET") return undefined;
+    if (d !== date) rebuild(d);
+    if (path.length === 41 && path.endsWith(".narinfo")) {
+      const hashPart = path.slice(1, 33);
+      const body = isValidHashPart(hashPart) ? index.peek(hashPart) : undefined;
+      if (!body) return head ? missHead : missGet;
+      deps.onAccess?.(hashPart);
+      if (head) return enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
+      const hit = hits.get(hashPart);
+      // Compared by identity: a narinfo changed in the index (re-signed) is a new array.
+      if (hit?.body === body) return hit.res;
+      const res = join(enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body);
+      hits.set(hashPart, { body, res });
+      return res;
+    }
+    if (path === "/nix-cache-info") return head ? infoHead : infoGet;
+    return undefined;
+  };
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

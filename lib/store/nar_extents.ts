@@ -1,0 +1,34 @@
+/**
+ * Where a stored NAR file's bytes are, as few reads as possible: its chunks
+ * merged into extents, one per stretch of chunks stored back to back in one
+ * pack. A NAR imported whole (nothing deduplicated) is one extent; a NAR that
+ * shares chunks with others is a few more.
+ */
+import type { Manifest } from "./manifest.ts";
+
+export interface Extent {
+  pack: string;
+  /** Offset in the pack. */
+  offset: number;
+  length: number;
+}
+
+const memo = new WeakMap<Manifest, Extent[]>();
+
+/** The manifest's extents in NAR file order (memoized per manifest object). */
+export function narExtents(m: Manifest): Extent[] {
+  let out = memo.get(m);
+  if (out) return out;
+  out = [];
+  let last: Extent | undefined;
+  for (const c of m.chunks) {
+    if (last && last.pack === c.pack && last.offset + last.length === c.offset) {
+      last.length += c.clen;
+    } else {
+      last = { pack: c.pack, offset: c.offset, length: c.clen };
+      out.push(last);
+    }
+  }
+  memo.set(m, out);
+  return out;
+}

@@ -1,0 +1,193 @@
+/** The pure HTTP/1.1 formats: request heads, chunked bodies, response heads. */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  ChunkedDecoder,
+  findHeadEnd,
+  formatResponseHead,
+  httpDate,
+  HttpError,
+  parseRequestHead,
+} from "../lib/http1/mod.ts";
+
+const enc = new TextEncoder();
+const head = (s: string) => parseRequestHead(enc.encode(s));
+
+Deno.test("a request head parses into method, path, fields and framing", () => {
+  const h = head(
+    "PUT /nar/abc.nar.zst?x=1 HTTP/1.1\r\nHost: cache:5555\r\nContent-Length: 12\r\n" +
+      "Expect: 100-continue\r\nX-Thing:  spaced value \r\n\r\n",
+  );
+  assert.equal(h.method, "PUT");
+  assert.equal(h.target, "/nar/abc.nar.zst?x=1");
+  assert.equal(h.path, "/nar/abc.nar.zst");
+  assert.equal(h.minor, 1);
+  assert.equal(h.contentLength, 12);
+  assert.equal(h.chunked, false);
+  assert.equal(h.keepAlive, true);
+  assert.equal(h.expectContinue, true);
+  assert.equal(h.host, "cache:5555");
+  assert.deepEqual(h.headers.at(-1), ["x-thing", "spaced value"]);
+
+  const c = head(
+    "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+  );
+  assert.equal(c.chunked, true);
+  assert.equal(c.contentLength, -1);
+  assert.equal(c.keepAlive, false);
+
+  const old = head("GET /x HTTP/1.0\r\n\r\n");
+  assert.equal(old.minor, 0);
+  assert.equal(old.keepAlive, false);
+  assert.equal(head("GET /x HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive, true);
+  assert.equal(head("GET http://h:1/a/b?q HTTP/1.1\r\nhost: h\r\n\r\n").path, "/a/b");
+  assert.equal(head("GET http://h HTTP/1.1\r\nhost: h\r\n\r\n").path, "/");
+  assert.equal(head("OPTIONS * HTTP/1.1\r\nhost: h\r\n\r\n").path, "");
+});
+
+Deno.test("ambiguous or malformed heads are refused with the right status", () => {
+  const cases: [string, number, RegExp][] = [
+    ["GET /\r\n\r\n", 400, /request line/],
+    ["GET  / HTTP/1.1\r\nhost: a\r\n\r\n", 400, /target/],
+    ["G(T / HTTP/1.1\r\nhost: a\r\n\r\n", 400, /method/],
+    ["GET / HTTP/2.0\r\nhost: a\r\n\r\n", 505, /HTTP\/2\.0/],
+    ["GET / HTTX/1.1\r\nhost: a\r\n\r\n", 400, /version/],
+    ["GET / HTTP/1.1\r\n\r\n", 400, /without Host/],
+    ["GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n", 400, /more than one Host/],
+    ["GET / HTTP/1.1\r\nhost: a\r\n folded\r\n\r\n", 400, /folded/],
+    ["GET / HTTP/1.1\r\nhost : a\r\n\r\n", 400, /name: value/],
+    ["GET / HTTP/1.1\r\nnocolon\r\n\r\n", 400, /name: value/],
+    ["GET / HTTP/1.1\r\nhost: a\x00b\r\n\r\n", 400, /control characters/],
+    ["POST / HTTP/1.1\r\nhost: a\r\ncontent-length: -1\r\n\r\n", 400, /Content-Length/],
+    ["POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5, 5\r\n\r\n", 400, /Content-Length/],
+    [
+      "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+      400,
+      /conflicting/,
+    ],
+    [
+      "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
+      400,
+      /both/,
+    ],
+    ["POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip\r\n\r\n", 501, /gzip/],
+    ["POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n", 501, /gzip/],
+    ["POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n", 400, /HTTP\/1\.0/],
+    ["GET / HTTP/1.1\r\nhost: a\r\nexpect: magic\r\n\r\n", 417, /magic/],
+    ["GET / HTTP/1.1\r\nhost: a\r\n", 400, /empty line/],
+  ];
+  for (const [text, status, msg] of cases) {
+    assert.throws(() => head(text), (e) => {
+      assert.ok(e instanceof HttpError, `${JSON.stringify(text)}: ${e}`);
+      assert.equal(e.status, status, JSON.stringify(text));
+      assert.match(e.message, msg, JSON.stringify(text));
+      return true;
+    });
+  }
+  const many = "GET / HTTP/1.1\r\nhost: a\r\n" + "x: y\r\n".repeat(100) + "\r\n";
+  assert.throws(() => head(many), (e) => e instanceof HttpError && e.status === 431);
+});
+
+Deno.test("any bytes as a head: an HttpError or a result, nothing else", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+      const withEnd = new Uint8Array([...bytes, 13, 10, 13, 10]);
+      try {
+        parseRequestHead(withEnd);
+      } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("findHeadEnd finds the first CRLF CRLF within bounds", () => {
+  const b = enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\nNEXT\r\n\r\n");
+  assert.equal(findHeadEnd(b, 0, b.length), 27);
+  assert.equal(findHeadEnd(b, 0, 26), -1);
+  assert.equal(findHeadEnd(b, 23, b.length), 27);
+  assert.equal(findHeadEnd(b, 24, b.length), 35);
+  assert.equal(findHeadEnd(b, 27, b.length), b.length);
+  assert.equal(findHeadEnd(enc.encode("\n\n\r\n"), 0, 4), -1);
+});
+
+Deno.test("chunked bodies decode the same whatever the split", () => {
+  const arb = fc.record({
+    chunks: fc.array(fc.uint8Array({ minLength: 1, maxLength: 200 }), { maxLength: 8 }),
+    cuts: fc.array(fc.nat(2000), { maxLength: 10 }),
+    ext: fc.boolean(),
+    trailer: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(arb, ({ chunks, cuts, ext, trailer }) => {
+      const parts: Uint8Array[] = [];
+      for (const c of chunks) {
+        parts.push(
+          enc.encode(`${c.length.toString(16)}${ext ? ";name=v" : ""}\r\n`),
+          c,
+          enc.encode("\r\n"),
+        );
+      }
+      parts.push(enc.encode(`0\r\n${trailer ? "x-sum: 1\r\n" : ""}\r\nNEXT`));
+      const wire = join(parts);
+      const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+      const d = new ChunkedDecoder();
+      const out: Uint8Array[] = [];
+      let at = 0;
+      let rest = -1;
+      for (const end of [...points, wire.length]) {
+        if (end <= at || rest >= 0) continue;
+        const r = d.push(wire, at, end);
+        out.push(...r.data.map((x) => x.slice()));
+        if (r.done) rest = at + r.consumed;
+        at = end;
+      }
+      assert.ok(d.done);
+      assert.deepEqual(join(out), join(chunks));
+      assert.equal(new TextDecoder().decode(wire.subarray(rest)), "NEXT");
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("malformed chunked bodies are refused", () => {
+  for (
+    const [wire, msg] of [
+      ["zz\r\n", /chunk size/],
+      ["-1\r\n", /chunk size/],
+      ["1234567890abc\r\n", /chunk size/],
+      ["3\r\nabcd\r\n", /longer than its size/],
+      ["3\nabc", /bare LF/],
+      ["f".repeat(5000), /line too long/],
+      ["0\r\n" + "x: y\r\n".repeat(3000), /trailer section/],
+    ] as [string, RegExp][]
+  ) {
+    const b = enc.encode(wire);
+    assert.throws(
+      () => new ChunkedDecoder().push(b, 0, b.length),
+      (e) => e instanceof HttpError && e.status === 400 && msg.test(e.message),
+      wire.slice(0, 20),
+    );
+  }
+});
+
+Deno.test("response heads and dates", () => {
+  assert.equal(
+    formatResponseHead(206, [["content-range", "bytes 0-1/2"], ["etag", '"x"']]),
+    'HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 0-1/2\r\netag: "x"\r\n\r\n',
+  );
+  assert.equal(formatResponseHead(299, []), "HTTP/1.1 299 \r\n\r\n");
+  assert.equal(httpDate(Date.UTC(2026, 10, 22, 2, 5, 9)), "Sun, 22 Nov 2026 02:05:09 GMT");
+  assert.equal(httpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+});
+
+function join(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

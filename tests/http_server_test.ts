@@ -1,0 +1,310 @@
+/**
+ * Arca's HTTP/1.1 server on a real loopback socket, driven byte by byte with
+ * raw TCP (keep-alive, pipelining, framing, errors, limits, shutdown) and
+ * with fetch. The substituter on top of it is tested in http_test.ts and the
+ * Nix end-to-end tests.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { type HttpApp, serveHttp } from "../lib/server/http_server.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A test app: /echo returns what it read; /stream streams; /quick is answered from bytes. */
+const app: HttpApp = {
+  quick: (method, path) =>
+    method === "GET" && path === "/quick"
+      ? enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nquick")
+      : undefined,
+  handle: async (req) => {
+    const url = new URL(req.url);
+    switch (url.pathname) {
+      case "/echo": {
+        const body = new Uint8Array(await req.arrayBuffer());
+        const sum = createHash("sha256").update(body).digest("hex");
+        return new Response(`${req.method} ${body.length} ${sum}`, {
+          headers: { "x-host": url.host },
+        });
+      }
+      case "/ignore-body":
+        return new Response("refused\n", { status: 401 });
+      case "/stream":
+        return new Response(
+          new ReadableStream({
+            start(c) {
+              for (let i = 0; i < 3; i++) c.enqueue(enc.encode(`part${i};`));
+              c.close();
+            },
+          }),
+        );
+      case "/bytes": {
+        // A byte stream of a known length, served through the BYOB path.
+        const n = Number(url.searchParams.get("n"));
+        let sent = 0;
+        return new Response(
+          new ReadableStream({
+            type: "bytes",
+            pull(c) {
+              const v = c.byobRequest!.view!;
+              const k = Math.min(v.byteLength, n - sent, 100_000);
+              const u = new Uint8Array(v.buffer, v.byteOffset, k);
+              for (let i = 0; i < k; i++) u[i] = (sent + i) % 251;
+              sent += k;
+              c.byobRequest!.respond(k);
+              if (sent === n) c.close();
+            },
+            autoAllocateChunkSize: 65536,
+          }),
+          { headers: { "content-length": String(n) } },
+        );
+      }
+      case "/short": {
+        // Declares 100 bytes, delivers 10, then fails: the client must see a cut transfer.
+        let pulls = 0;
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              if (pulls++ === 0) c.enqueue(enc.encode("0123456789"));
+              else c.error(new Error("disk went away"));
+            },
+          }),
+          { headers: { "content-length": "100" } },
+        );
+      }
+      case "/broken":
+        // Fails before its first byte: nothing was sent, so a 500 can still be.
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              c.error(new Error("disk went away"));
+            },
+          }),
+          { headers: { "content-length": "100" } },
+        );
+      case "/slow":
+        await new Promise((r) => setTimeout(r, 500));
+        return new Response("slow done");
+      case "/throw":
+        throw new Error("secret internals");
+      default:
+        return new Response("nope\n", { status: 404 });
+    }
+  },
+};
+
+async function withServer(
+  fn: (port: number, stop: () => Promise<void>) => Promise<void>,
+  limits = {},
+): Promise<void> {
+  const server = serveHttp({ hostname: "127.0.0.1", port: 0, limits }, app);
+  try {
+    await fn(server.addr.port, () => server.shutdown());
+  } finally {
+    await server.shutdown();
+    await server.finished;
+  }
+}
+
+/** Sends `text` and reads until the server closes (or `ms` passes). */
+async function exchange(port: number, text: string | Uint8Array, ms = 5000): Promise<string> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => c.close(), ms);
+  try {
+    await c.write(typeof text === "string" ? enc.encode(text) : text);
+    const parts: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await c.read(buf).catch(() => null);
+      if (n === null) break;
+      parts.push(buf.slice(0, n));
+    }
+    return parts.map((p) => dec.decode(p)).join("");
+  } finally {
+    clearTimeout(timer);
+    try {
+      c.close();
+    } catch { /* closed by the timer */ }
+  }
+}
+
+const statuses = (t: string) => [...t.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+
+Deno.test("keep-alive and pipelined requests are answered in order on one connection", async () => {
+  await withServer(async (port) => {
+    const t = await exchange(
+      port,
+      "GET /quick HTTP/1.1\r\nhost: a\r\n\r\n" +
+        "PUT /echo HTTP/1.1\r\nhost: cache.example:81\r\ncontent-length: 3\r\n\r\nabc" +
+        "\r\nGET /stream HTTP/1.1\r\nhost: a\r\n\r\n" +
+        "GET /quick HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    // The last one asks to close: it goes through the app (quick answers
+    // keep the connection), which has no /quick route.
+    assert.deepEqual(statuses(t), [200, 200, 200, 404]);
+    const abc = createHash("sha256").update("abc").digest("hex");
+    assert.ok(t.includes(`\r\n\r\nquick`), t);
+    assert.ok(t.includes(`PUT 3 ${abc}`), t);
+    assert.match(t, /x-host: cache\.example:81/);
+    // A body of unknown length in more than one piece is chunked.
+    assert.match(
+      t,
+      /transfer-encoding: chunked\r\n\r\n6\r\npart0;\r\n6\r\npart1;\r\n6\r\npart2;\r\n0\r\n\r\n/,
+    );
+    assert.match(t, /connection: close\r\n/);
+    assert.match(t, /date: \w{3}, \d\d \w{3} \d{4} /);
+  });
+});
+
+Deno.test("a request arriving a byte at a time is read whole", async () => {
+  await withServer(async (port) => {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    const req =
+      "PUT /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 4\r\nconnection: close\r\n\r\nwxyz";
+    for (const ch of req) await c.write(enc.encode(ch));
+    const got = dec.decode(await new Response(c.readable).arrayBuffer());
+    assert.match(got, /^HTTP\/1\.1 200 OK/);
+    assert.ok(got.includes(`PUT 4 ${createHash("sha256").update("wxyz").digest("hex")}`));
+  });
+});
+
+Deno.test("malformed, oversized and unsupported requests get an error and a closed connection", async () => {
+  await withServer(async (port) => {
+    for (
+      const [req, status] of [
+        ["GET / HTTP/1.1\r\n\r\n", 400],
+        [
+          "GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n",
+          400,
+        ],
+        ["GET / HTTP/3.0\r\nhost: a\r\n\r\n", 505],
+        ["GET / HTTP/1.1\r\nhost: a\r\nx: " + "y".repeat(40_000) + "\r\n\r\n", 431],
+        ["BAD\r\n\r\nGET /quick HTTP/1.1\r\nhost: a\r\n\r\n", 400],
+      ] as [string, number][]
+    ) {
+      const t = await exchange(port, req);
+      // One answer only: nothing after a broken request is taken as a request.
+      assert.deepEqual(statuses(t), [status], `${req.slice(0, 40)}: ${t}`);
+      assert.match(t, /connection: close/);
+    }
+    const t = await exchange(port, "GET /throw HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+    assert.deepEqual(statuses(t), [500]);
+    assert.ok(!t.includes("secret"), t);
+  });
+});
+
+Deno.test("chunked uploads, Expect: 100-continue, and bodies the app does not read", async () => {
+  await withServer(async (port) => {
+    const body = "hello chunked world";
+    const sum = createHash("sha256").update(body).digest("hex");
+    const t = await exchange(
+      port,
+      "PUT /echo HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n" +
+        "5\r\nhello\r\ne;ext=1\r\n chunked world\r\n0\r\nx-trailer: 1\r\n\r\n" +
+        "GET /stream HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    assert.match(t, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    assert.ok(t.includes(`PUT 19 ${sum}`), t);
+    assert.ok(t.endsWith("0\r\n\r\n"), t);
+
+    // Refused without reading: no 100 Continue, and the connection closes
+    // rather than reading the unread body as the next request.
+    const r = await exchange(
+      port,
+      "PUT /ignore-body HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\nexpect: 100-continue\r\n\r\n",
+    );
+    assert.deepEqual(statuses(r), [401]);
+    assert.match(r, /connection: close/);
+    const g = await exchange(
+      port,
+      "GET /quick HTTP/1.1\r\nhost: a\r\ncontent-length: 4\r\n\r\nGET /quick HTTP/1.1\r\n",
+    );
+    assert.deepEqual(statuses(g), [404], g);
+  });
+});
+
+Deno.test("HTTP/1.0: keep-alive only when asked, no chunked coding", async () => {
+  await withServer(async (port) => {
+    const t = await exchange(port, "GET /stream HTTP/1.0\r\n\r\n");
+    assert.match(t, /^HTTP\/1\.1 200 OK/);
+    assert.ok(!/transfer-encoding/i.test(t));
+    assert.match(t, /connection: close/);
+    assert.ok(t.endsWith("part0;part1;part2;"), t);
+    const k = await exchange(
+      port,
+      "GET /missing HTTP/1.0\r\nconnection: keep-alive\r\n\r\nGET /missing HTTP/1.0\r\n\r\n",
+    );
+    assert.deepEqual(statuses(k), [404, 404]);
+    assert.match(k, /connection: keep-alive/);
+  });
+});
+
+Deno.test("HEAD keeps Content-Length and sends no body", async () => {
+  await withServer(async (port) => {
+    const t = await exchange(
+      port,
+      "HEAD /bytes?n=1000 HTTP/1.1\r\nhost: a\r\n\r\nHEAD /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    assert.deepEqual(statuses(t), [200, 404]);
+    assert.ok(t.endsWith("connection: close\r\n\r\n"), t);
+    assert.match(t, /content-length: 1000\r\n\r\nHTTP\/1\.1 404 Not Found/);
+  });
+});
+
+Deno.test("byte-stream bodies arrive whole; a body that fails midway is a cut transfer", async () => {
+  await withServer(async (port) => {
+    const n = 5_000_017;
+    const res = await fetch(`http://127.0.0.1:${port}/bytes?n=${n}`);
+    const got = new Uint8Array(await res.arrayBuffer());
+    assert.equal(got.length, n);
+    for (let i = 0; i < n; i += 99_991) assert.equal(got[i], i % 251);
+
+    const t = await exchange(port, "GET /short HTTP/1.1\r\nhost: a\r\n\r\n");
+    assert.match(t, /content-length: 100\r\n\r\n0123456789$/);
+    await assert.rejects(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/short`);
+      await r.arrayBuffer();
+    });
+    const b = await exchange(port, "GET /broken HTTP/1.1\r\nhost: a\r\n\r\n");
+    assert.deepEqual(statuses(b), [500]);
+    assert.match(b, /connection: close/);
+  });
+});
+
+Deno.test("idle and slow connections are closed; too many connections get 503", async () => {
+  await withServer(async (port) => {
+    const t0 = performance.now();
+    // Connected but silent: closed after the idle timeout (checked once a second).
+    assert.equal(await exchange(port, new Uint8Array(), 8000), "");
+    const idle = performance.now() - t0;
+    assert.ok(idle > 900 && idle < 4000, `idle connection closed after ${idle} ms`);
+    // Half a head, then nothing: closed after the head timeout.
+    assert.equal(await exchange(port, "GET / HTTP/1.1\r\nhost", 8000), "");
+
+    const a = await Deno.connect({ hostname: "127.0.0.1", port });
+    const b = await Deno.connect({ hostname: "127.0.0.1", port });
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const t = await exchange(port, "GET /quick HTTP/1.1\r\nhost: a\r\n\r\n");
+      assert.deepEqual(statuses(t), [503]);
+      assert.match(t, /retry-after: 1/);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }, { idleTimeoutMs: 1000, headTimeoutMs: 1000, maxConnections: 2 });
+});
+
+Deno.test("shutdown lets a running response finish and closes idle connections", async () => {
+  await withServer(async (port, stop) => {
+    const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+    const slow = fetch(`http://127.0.0.1:${port}/slow`).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = stop();
+    assert.equal(await slow, "slow done");
+    await stopped;
+    assert.equal(await idle.read(new Uint8Array(10)).catch(() => null), null);
+    idle.close();
+    await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port }));
+  });
+});
