@@ -112,8 +112,11 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
   if (expect !== undefined && expect !== "100-continue") {
     throw new HttpError(417, `Expect "${expect}" is not supported`);
   }
-  const tokens = connection.split(",").map((t) => t.trim());
-  const keepAlive = minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive");
+  let keepAlive = minor === 1;
+  if (connection !== "") {
+    const tokens = connection.split(",").map((t) => t.trim());
+    keepAlive = minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive");
+  }
   return {
     method,
     target,

@@ -110,7 +110,8 @@ export class HttpConnection {
         if (head === undefined) {
           if (this.#stopping && this.#idle) break;
           this.#makeRoom();
-          const n = await this.conn.read(this.#buf.subarray(this.#end));
+          // Usually the buffer is empty and read whole: no view to allocate.
+          const n = await this.conn.read(this.#end ? this.#buf.subarray(this.#end) : this.#buf);
           // A peer closing between requests is normal; mid-head it is not worth an answer.
           if (n === null) break;
           this.#end += n;
@@ -174,6 +175,7 @@ export class HttpConnection {
     }
     const head = parseRequestHead(buf.subarray(this.#start, end));
     this.#start = end;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
     this.#scanned = 0;
     this.#idle = false;
     this.#deadline = Infinity;
@@ -397,14 +399,19 @@ export class HttpConnection {
   /** Starts a write without waiting for it (the caller checked none is in flight). */
   #send(bytes: Uint8Array): void {
     this.#inFlight = true;
-    this.#pending = this.conn.write(bytes)
-      .then((n) => n < bytes.length ? this.#writeAll(bytes.subarray(n)) : undefined)
-      .then(() => {
+    const failed = () => {
+      this.#inFlight = false;
+      this.abort();
+    };
+    this.#pending = this.conn.write(bytes).then((n) => {
+      if (n === bytes.length) {
         this.#inFlight = false;
-      }, () => {
+        return;
+      }
+      return this.#writeAll(bytes.subarray(n)).then(() => {
         this.#inFlight = false;
-        this.abort();
-      });
+      }, failed);
+    }, failed);
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
