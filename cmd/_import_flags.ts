@@ -7,7 +7,9 @@ import { formatBytes } from "../lib/cli/duration.ts";
 import type { PathMeta, Store } from "../lib/store/store.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { narDumpPath } from "../lib/io/nar_source.ts";
-import { importPath } from "../lib/store/import_path.ts";
+import { type ImportOptions, importPath } from "../lib/store/import_path.ts";
+import { type BatchOutcome, importBatch } from "../lib/store/import_batch.ts";
+import { KvStore } from "../lib/store/kv_store.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
 
@@ -49,42 +51,54 @@ export async function importAll(
 ): Promise<number> {
   const progress = new Progress(paths.length, paths.reduce((n, p) => n + p.narSize, 0));
   let failed = 0, imported = 0, existing = 0, stored = 0;
-  for (const meta of paths) {
-    try {
-      const r = await importPath(store, meta, () => narDumpPath(meta.storePath), {
-        compression: config.compression,
-        level: config.compression === "zstd"
-          ? config.zstd_level
-          : DEFAULT_LEVELS[config.compression],
-        keys,
-        onProgress: (b) => progress.update(b),
-      });
-      progress.pathDone(meta.narSize);
-      stored += r.storedBytes;
-      if (r.status === "imported") imported++;
-      else existing++;
-      progress.clear();
-      if (json) {
-        console.log(JSON.stringify({
-          path: meta.storePath,
-          status: r.status,
-          narSize: meta.narSize,
-          fileSize: r.narinfo.fileSize,
-          storedBytes: r.storedBytes,
-          url: r.narinfo.url,
-        }));
-      } else if (r.status === "exists") console.log(`already cached ${meta.storePath}`);
-      else {
-        console.log(
-          `imported ${meta.storePath} (${formatBytes(meta.narSize)} NAR, ${
-            formatBytes(r.storedBytes)
-          } new)`,
-        );
-      }
-    } catch (e) {
-      progress.clear();
+  const opts: ImportOptions = {
+    compression: config.compression,
+    level: config.compression === "zstd" ? config.zstd_level : DEFAULT_LEVELS[config.compression],
+    keys,
+    onProgress: (b) => progress.update(b),
+  };
+  const report = ({ meta, result: r, error }: BatchOutcome) => {
+    progress.clear();
+    if (error) {
       failed++;
-      console.error(`arca: ${(e as Error).message}`);
+      console.error(`arca: ${error.message}`);
+      return;
+    }
+    progress.pathDone(meta.narSize);
+    stored += r.storedBytes;
+    if (r.status === "imported") imported++;
+    else existing++;
+    progress.clear();
+    if (json) {
+      console.log(JSON.stringify({
+        path: meta.storePath,
+        status: r.status,
+        narSize: meta.narSize,
+        fileSize: r.narinfo.fileSize,
+        storedBytes: r.storedBytes,
+        url: r.narinfo.url,
+      }));
+    } else if (r.status === "exists") console.log(`already cached ${meta.storePath}`);
+    else {
+      console.log(
+        `imported ${meta.storePath} (${formatBytes(meta.narSize)} NAR, ${
+          formatBytes(r.storedBytes)
+        } new)`,
+      );
+    }
+  };
+  // Ingest is done with each piece before it pulls the next: buffers can be reused.
+  const nar = (meta: PathMeta) => narDumpPath(meta.storePath, { reuseBuffers: true });
+  if (store instanceof KvStore) {
+    // Many paths share packs, fsyncs, KV commits and one lease (lib/store/import_batch.ts).
+    await importBatch(store, paths, nar, opts, report);
+  } else {
+    for (const meta of paths) {
+      try {
+        report({ meta, result: await importPath(store, meta, () => nar(meta), opts) });
+      } catch (e) {
+        report({ meta, error: e as Error });
+      }
     }
   }
   progress.clear();

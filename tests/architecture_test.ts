@@ -34,7 +34,12 @@ const LAYERS: [string, number][] = [
 const PURE_MAX = 1;
 /** node: built-ins a pure module may use: computation only, no IO. */
 const PURE_NODE = new Set(["node:crypto", "node:zlib", "node:buffer", "node:util"]);
-const PURE_NPM = new Set(["smol-toml", "node-liblzma/wasm"]);
+const PURE_NPM = new Set([
+  "smol-toml",
+  // liblzma compiled to WASM and its Emscripten glue (lib/compress/_liblzma_wasm.js).
+  "node-liblzma/wasm/liblzma.wasm",
+  "node-liblzma/wasm/liblzma.js",
+]);
 
 function layerOf(rel: string): number | undefined {
   let best: [string, number] | undefined;
@@ -48,7 +53,7 @@ async function* walk(dir: string): AsyncGenerator<string> {
   for await (const e of Deno.readDir(dir)) {
     const p = `${dir}/${e.name}`;
     if (e.isDirectory) yield* walk(p);
-    else if (e.isFile && p.endsWith(".ts")) yield p;
+    else if (e.isFile && (p.endsWith(".ts") || p.endsWith(".js"))) yield p;
   }
 }
 

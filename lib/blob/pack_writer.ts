@@ -13,9 +13,13 @@ export class PackWriter {
   readonly id = crypto.randomUUID().replaceAll("-", "");
   #file: Deno.FsFile | undefined;
   #tmp: string;
-  #buf: Uint8Array[] = [];
-  #buffered = 0;
+  /** Bytes waiting to be written, copied in at `append` (the caller may free its buffer). */
+  #cur: Uint8Array | undefined;
+  #curLen = 0;
   #size = 0;
+  #writing: Promise<void> = Promise.resolve();
+  /** Written buffers kept for reuse: a fresh MiB per flush was garbage V8 frees late. */
+  #spares: Uint8Array[] = [];
 
   constructor(private layout: CacheLayout) {
     this.#tmp = tmpName(layout.tmp, ".pack");
@@ -26,29 +30,42 @@ export class PackWriter {
     return this.#size;
   }
 
-  /** Appends `data` and returns its offset in the pack. */
+  /** Copies `data` in (it may be reused or freed at once) and returns its offset in the pack. */
   async append(data: Uint8Array): Promise<number> {
     const offset = this.#size;
-    this.#buf.push(data);
-    this.#buffered += data.length;
     this.#size += data.length;
-    if (this.#buffered >= FLUSH_AT) await this.#flush();
+    // Errors of this write show up at the next awaited flush or seal.
+    if (this.#cur && this.#curLen + data.length > this.#cur.length) this.#flush().catch(() => {});
+    if (!this.#cur) {
+      const spare = this.#spares.pop();
+      this.#cur = spare && spare.length >= data.length
+        ? spare
+        : new Uint8Array(Math.max(data.length, 2 * FLUSH_AT));
+    }
+    this.#cur.set(data, this.#curLen);
+    this.#curLen += data.length;
+    if (this.#curLen >= FLUSH_AT) await this.#flush();
     return offset;
   }
 
-  async #flush(): Promise<void> {
-    if (this.#buffered === 0) return;
-    this.#file ??= await Deno.open(this.#tmp, { write: true, createNew: true });
-    const all = new Uint8Array(this.#buffered);
-    let o = 0;
-    for (const b of this.#buf) {
-      all.set(b, o);
-      o += b.length;
-    }
-    this.#buf = [];
-    this.#buffered = 0;
-    let w = 0;
-    while (w < all.length) w += await this.#file.write(all.subarray(w));
+  /**
+   * Hands the buffered bytes to the file. Appends from several NARs may
+   * interleave (batched imports), so writes are chained: bytes reach the
+   * file in the order their offsets were given out.
+   */
+  #flush(): Promise<void> {
+    const all = this.#cur;
+    const n = this.#curLen;
+    if (!all || n === 0) return this.#writing;
+    this.#cur = undefined;
+    this.#curLen = 0;
+    this.#writing = this.#writing.then(async () => {
+      this.#file ??= await Deno.open(this.#tmp, { write: true, createNew: true });
+      let w = 0;
+      while (w < n) w += await this.#file.write(all.subarray(w, n));
+      if (this.#spares.length < 2 && all.length === 2 * FLUSH_AT) this.#spares.push(all);
+    });
+    return this.#writing;
   }
 
   /** Syncs and moves the pack into `packs/`. Returns false if nothing was appended. */
@@ -77,7 +94,8 @@ export class PackWriter {
       this.#file?.close();
     } catch { /* already closed */ }
     this.#file = undefined;
-    this.#buf = [];
+    this.#cur = undefined;
+    this.#curLen = 0;
     try {
       Deno.removeSync(this.#tmp);
     } catch { /* never created */ }

@@ -3,14 +3,37 @@
  * `deno compile` can embed it). Its high-level helpers stop after the first .xz stream, so this
  * drives `lzma_code` directly, decoding with LZMA_CONCATENATED to read back-to-back streams.
  */
-import { getModule, initModule } from "node-liblzma/wasm";
+// @ts-types="./_liblzma_wasm.d.ts"
+import { createLzma, liblzmaWasm } from "./_liblzma_wasm.js";
 import { CompressionError } from "./compression.ts";
 
-// Loaded once, when lib/compress is first imported (~60 ms); every call below is synchronous.
-await initModule();
-
 // deno-lint-ignore no-explicit-any
-const M = getModule() as any;
+let module: any;
+
+/**
+ * liblzma, instantiated on first use: importing lib/compress costs nothing
+ * (it cost ~60 ms and ~19 MiB per isolate when loaded at import), and a
+ * process that never uses xz never loads it. The wasm is compiled with the
+ * module graph (`import source`); instantiating it synchronously lets the
+ * Emscripten glue finish at once, so every call below stays synchronous.
+ */
+// deno-lint-ignore no-explicit-any
+function lzma(): any {
+  if (module) return module;
+  // deno-lint-ignore no-explicit-any
+  const m: any = {
+    instantiateWasm(imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) {
+      const instance = new WebAssembly.Instance(liblzmaWasm, imports);
+      done(instance);
+      return instance.exports;
+    },
+  };
+  createLzma(m).catch(() => {});
+  if (typeof m._lzma_code !== "function") {
+    throw new CompressionError("Cannot load xz: liblzma did not start");
+  }
+  return module = m;
+}
 
 const LZMA_OK = 0;
 const LZMA_STREAM_END = 1;
@@ -38,44 +61,46 @@ function fail(code: number, where: string): never {
 
 /** One lzma_stream plus in/out buffers in WASM memory; `free()` releases all of it. */
 class Stream {
-  readonly ptr: number = M._malloc(STREAM_SIZE);
-  readonly out: number = M._malloc(OUT_SIZE);
+  readonly ptr: number = lzma()._malloc(STREAM_SIZE);
+  readonly out: number = lzma()._malloc(OUT_SIZE);
   #in = 0;
   #inCap = 0;
   constructor() {
-    M.HEAPU8.fill(0, this.ptr, this.ptr + STREAM_SIZE);
+    lzma().HEAPU8.fill(0, this.ptr, this.ptr + STREAM_SIZE);
   }
   /** Copies `data` into WASM memory as the next input. */
   input(data: Uint8Array): void {
     if (data.length > this.#inCap) {
-      if (this.#in) M._free(this.#in);
+      if (this.#in) lzma()._free(this.#in);
       this.#inCap = Math.max(data.length, 64 * 1024);
-      this.#in = M._malloc(this.#inCap);
+      this.#in = lzma()._malloc(this.#inCap);
     }
-    M.HEAPU8.set(data, this.#in);
-    M.setValue(this.ptr, this.#in, "i32");
-    M.setValue(this.ptr + 4, data.length, "i32");
+    lzma().HEAPU8.set(data, this.#in);
+    lzma().setValue(this.ptr, this.#in, "i32");
+    lzma().setValue(this.ptr + 4, data.length, "i32");
   }
   /** Runs lzma_code until input is used up (or the end), passing each output piece on. */
   run(action: number, emit: (b: Uint8Array) => void, where: string): boolean {
     for (;;) {
-      M.setValue(this.ptr + 16, this.out, "i32");
-      M.setValue(this.ptr + 20, OUT_SIZE, "i32");
-      const ret = M._lzma_code(this.ptr, action);
-      const produced = OUT_SIZE - M.getValue(this.ptr + 20, "i32");
-      if (produced > 0) emit(M.HEAPU8.slice(this.out, this.out + produced));
+      lzma().setValue(this.ptr + 16, this.out, "i32");
+      lzma().setValue(this.ptr + 20, OUT_SIZE, "i32");
+      const ret = lzma()._lzma_code(this.ptr, action);
+      const produced = OUT_SIZE - lzma().getValue(this.ptr + 20, "i32");
+      if (produced > 0) emit(lzma().HEAPU8.slice(this.out, this.out + produced));
       if (ret === LZMA_STREAM_END) return true;
       if (ret !== LZMA_OK) fail(ret, where);
-      if (M.getValue(this.ptr + 4, "i32") === 0 && produced < OUT_SIZE && action === LZMA_RUN) {
+      if (
+        lzma().getValue(this.ptr + 4, "i32") === 0 && produced < OUT_SIZE && action === LZMA_RUN
+      ) {
         return false;
       }
     }
   }
   free(): void {
-    M._lzma_end(this.ptr);
-    M._free(this.ptr);
-    M._free(this.out);
-    if (this.#in) M._free(this.#in);
+    lzma()._lzma_end(this.ptr);
+    lzma()._free(this.ptr);
+    lzma()._free(this.out);
+    if (this.#in) lzma()._free(this.#in);
   }
 }
 
@@ -94,7 +119,7 @@ let encoder: Stream | undefined;
 /** Compresses `data` into one complete .xz stream (CRC64 check) at `preset` (0-9). */
 export function xzCompress(data: Uint8Array, preset: number): Uint8Array {
   encoder ??= new Stream();
-  const ret = M._lzma_easy_encoder(encoder.ptr, preset, LZMA_CHECK_CRC64);
+  const ret = lzma()._lzma_easy_encoder(encoder.ptr, preset, LZMA_CHECK_CRC64);
   if (ret !== LZMA_OK) fail(ret, `set up preset ${preset} to`);
   const parts: Uint8Array[] = [];
   encoder.input(data);
@@ -106,7 +131,7 @@ export function xzCompress(data: Uint8Array, preset: number): Uint8Array {
 export class XzDecoder {
   #s: Stream | undefined = new Stream();
   constructor() {
-    const ret = M._lzma_stream_decoder(this.#s!.ptr, DECODER_MEMLIMIT, LZMA_CONCATENATED);
+    const ret = lzma()._lzma_stream_decoder(this.#s!.ptr, DECODER_MEMLIMIT, LZMA_CONCATENATED);
     if (ret !== LZMA_OK) (this.close(), fail(ret, "set up decoder to"));
   }
   /** Decodes the next piece of input, passing output on as it is produced. */

@@ -7,8 +7,8 @@
  * chunk --compressChunk----------------> frame ┘         └─ decompressStream(method) -> NAR
  * ```
  *
- * zstd is native (`node:zlib`); xz is liblzma compiled to WASM (`node-liblzma`), loaded when
- * this module is first imported.
+ * zstd is native (`node:zlib`); xz is liblzma compiled to WASM (`node-liblzma`), instantiated when
+ * xz is first used.
  *
  * @module
  */

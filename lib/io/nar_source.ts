@@ -10,18 +10,61 @@ import { encodeNar } from "../nar/mod.ts";
 /** Reads per call for big files; small files are read in one go. */
 const READ_SIZE = 1024 * 1024;
 
+/**
+ * With `reuseBuffers`, file bytes are read into one 8 MiB ring (shared by
+ * all such streams) instead of a fresh buffer per read, so an import makes
+ * no garbage per file. A piece stays valid until 8 MiB more have been read:
+ * enough for `encodeNar`'s 1 MiB read-ahead plus the piece being consumed,
+ * for up to two streams read at once by consumers that are done with a piece
+ * before they pull the next (ingest is). Consumers that keep pieces must not
+ * use it.
+ */
+export interface NarSourceOptions {
+  reuseBuffers?: boolean;
+}
+
+const RING_SIZE = 8 * READ_SIZE;
+
+/** Hands out views of one buffer in turn, wrapping around. */
+class ReadRing {
+  #buf = new Uint8Array(RING_SIZE);
+  #pos = 0;
+  take(n: number): Uint8Array {
+    if (this.#pos + n > RING_SIZE) this.#pos = 0;
+    const v = this.#buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return v;
+  }
+}
+
+let ring: ReadRing | undefined;
+
 /** Describes `path` (not following a final symlink) as a NAR node. */
-export async function narSourceFromPath(path: string): Promise<NarNode> {
-  const info = await Deno.lstat(path);
-  if (info.isSymlink) return { type: "symlink", target: await Deno.readLink(path) };
-  if (info.isDirectory) return { type: "directory", entries: () => entriesOf(path) };
+export function narSourceFromPath(path: string, opts: NarSourceOptions = {}): Promise<NarNode> {
+  try {
+    return Promise.resolve(nodeOf(path, opts.reuseBuffers ? (ring ??= new ReadRing()) : undefined));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Metadata calls and small reads are synchronous: a store path is mostly
+ * small files in the page cache, where a thread-pool round trip per lstat
+ * and per read cost more than the call itself and left the encoder waiting.
+ */
+function nodeOf(path: string, ring: ReadRing | undefined): NarNode {
+  const info = Deno.lstatSync(path);
+  if (info.isSymlink) return { type: "symlink", target: Deno.readLinkSync(path) };
+  if (info.isDirectory) return { type: "directory", entries: () => entriesOf(path, ring) };
   if (info.isFile) {
     const size = info.size;
     return {
       type: "regular",
       executable: ((info.mode ?? 0) & 0o100) !== 0,
       size,
-      contents: () => size <= READ_SIZE ? readSmall(path) : readChunks(path, size),
+      contents: () =>
+        size <= READ_SIZE ? readSmall(path, size, ring) : readChunks(path, size, ring),
     };
   }
   throw new TypeError(
@@ -29,12 +72,12 @@ export async function narSourceFromPath(path: string): Promise<NarNode> {
   );
 }
 
-/** `encodeNar(await narSourceFromPath(path))` as one stream. */
-export function narDumpPath(path: string): ReadableStream<Uint8Array> {
+/** `encodeNar(await narSourceFromPath(path, opts))` as one stream. */
+export function narDumpPath(path: string, opts: NarSourceOptions = {}): ReadableStream<Uint8Array> {
   let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      inner ??= encodeNar(await narSourceFromPath(path)).getReader();
+      inner ??= encodeNar(await narSourceFromPath(path, opts)).getReader();
       const r = await inner.read();
       if (r.done) controller.close();
       else controller.enqueue(r.value);
@@ -45,24 +88,55 @@ export function narDumpPath(path: string): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
-async function* entriesOf(dir: string): AsyncGenerator<NarDirEntry> {
-  for await (const e of Deno.readDir(dir)) {
+function* entriesOf(dir: string, ring: ReadRing | undefined): Generator<NarDirEntry> {
+  for (const e of Deno.readDirSync(dir)) {
     const child = `${dir}/${e.name}`;
-    yield { name: e.name, node: () => narSourceFromPath(child) };
+    yield {
+      name: e.name,
+      node: () => {
+        try {
+          return Promise.resolve(nodeOf(child, ring));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      },
+    };
   }
 }
 
-async function* readSmall(path: string): AsyncGenerator<Uint8Array> {
-  yield await Deno.readFile(path);
+async function* readSmall(
+  path: string,
+  size: number,
+  ring: ReadRing | undefined,
+): AsyncGenerator<Uint8Array> {
+  if (!ring) {
+    yield Deno.readFileSync(path);
+    return;
+  }
+  using file = Deno.openSync(path);
+  // One byte more than expected, so a grown file shows up as too long.
+  const buf = ring.take(size + 1);
+  let got = 0;
+  while (got < buf.length) {
+    const n = file.readSync(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  yield buf.subarray(0, got);
 }
 
-/** Fresh buffers each read: the encoder hands the chunks on without copying. */
-async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
+/** Fresh buffers each read unless a ring is given: the encoder hands the chunks on without copying. */
+async function* readChunks(
+  path: string,
+  size: number,
+  ring: ReadRing | undefined,
+): AsyncGenerator<Uint8Array> {
   using file = await Deno.open(path);
   let left = size;
   for (;;) {
     // One byte more than expected, so a grown file shows up as too long.
-    const buf = new Uint8Array(Math.min(READ_SIZE, left + 1));
+    const want = Math.min(READ_SIZE, left + 1);
+    const buf = ring ? ring.take(want) : new Uint8Array(want);
     const n = await file.read(buf);
     if (n === null) return;
     left -= n;

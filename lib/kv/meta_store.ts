@@ -129,6 +129,89 @@ export class MetaStore {
     throw new Error(`could not publish ${c.record.storePath}: the cache kept changing, try again`);
   }
 
+  /**
+   * Records stored NAR files and publishes their paths, several per atomic
+   * commit (batched imports). `items` are in publishing order: a path may
+   * reference paths before it in the list. A group whose commit conflicts
+   * (a path or file appeared, a removal happened) is redone one item at a
+   * time with `commitNarFile` + `commitPath`. Returns one result per item.
+   */
+  async commitImports(
+    items: { file: NarFileCommit; path: PathCommit }[],
+    pack?: { id: string; size: number },
+  ): Promise<CommitPathResult[]> {
+    const out: CommitPathResult[] = [];
+    let packDone = !pack;
+    for (const group of chunked(items, IMPORT_GROUP)) {
+      const res = await this.#commitGroup(group, packDone ? undefined : pack);
+      if (res) {
+        packDone = true;
+        out.push(...res);
+        continue;
+      }
+      for (const [k, it] of group.entries()) {
+        const first = k === 0 && !packDone;
+        await this.commitNarFile(first ? { ...it.file, pack } : it.file);
+        packDone ||= first;
+        out.push(await this.commitPath(it.path));
+      }
+    }
+    return out;
+  }
+
+  /** One atomic commit for a group; undefined when a check failed (nothing changed). */
+  async #commitGroup(
+    group: { file: NarFileCommit; path: PathCommit }[],
+    pack?: { id: string; size: number },
+  ): Promise<CommitPathResult[] | undefined> {
+    const removals = await this.kv.get(K.removals);
+    const hashParts = group.map((g) => g.path.hashPart);
+    const files = [...new Set(group.map((g) => g.file.fileHash32))];
+    const [pathEntries, fileEntries] = await Promise.all([
+      this.#getAll(hashParts.map((h) => K.narinfo(h))),
+      this.#getAll(files.map((f) => K.narfile(f))),
+    ]);
+    if (pathEntries.some((e) => e.versionstamp !== null)) return undefined;
+    const inGroup = new Set(hashParts);
+    const outside = [
+      ...new Set(group.flatMap((g) => g.path.referenceHashParts).filter((h) => !inGroup.has(h))),
+    ];
+    const refEntries = await this.#getAll(outside.map((h) => K.narinfo(h)));
+    const missing = new Set(outside.filter((_, i) => refEntries[i].versionstamp === null));
+    if (missing.size) return undefined;
+    const op = this.kv.atomic().check(removals, ...pathEntries, ...fileEntries);
+    const known = new Set(files.filter((_, i) => fileEntries[i].versionstamp !== null));
+    let fileBytes = 0, chunks = 0, stored = 0, narBytes = 0;
+    for (const { file, path } of group) {
+      if (!known.has(file.fileHash32)) {
+        known.add(file.fileHash32);
+        op.set(K.narfile(file.fileHash32), file.narFile);
+        op.set(K.narhash(file.narHash32), file.fileHash32);
+        fileBytes += file.narFile.fileSize;
+      }
+      chunks += file.newChunks;
+      stored += file.storedBytes;
+      narBytes += path.record.narSize;
+      const now = path.record.importedAt;
+      op.set(K.narinfo(path.hashPart), path.record);
+      op.set(K.change(now, path.hashPart), "add");
+      op.set(K.audit(now, crypto.randomUUID()), path.audit);
+    }
+    if (pack) op.set(K.pack(pack.id), { size: pack.size, createdAt: Date.now() });
+    op.sum(K.stat("paths"), BigInt(group.length)).sum(K.stat("narBytes"), BigInt(narBytes));
+    if (fileBytes > 0) op.sum(K.stat("fileBytes"), BigInt(fileBytes));
+    if (chunks > 0) op.sum(K.stat("chunks"), BigInt(chunks));
+    if (stored > 0) op.sum(K.stat("storedBytes"), BigInt(stored));
+    op.set(K.gen, crypto.randomUUID());
+    if (!(await whileLocked(() => op.commit())).ok) return undefined;
+    return group.map(() => ({ status: "ok" as const }));
+  }
+
+  /** `getMany` over any number of keys, 10 at a time (its limit), all at once. */
+  async #getAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    return (await Promise.all(chunked(keys, 10).map((part) => this.kv.getMany(part)))).flat();
+  }
+
   /** Takes a path out of service (a damaged chunk): it disappears from narinfo lookups. */
   async removeNar(hashPart: string, audit: AuditEvent): Promise<boolean> {
     const e = await this.kv.get<NarRecord>(K.narinfo(hashPart));
@@ -389,6 +472,12 @@ export type CommitPathResult =
   | { status: "ok" }
   | { status: "exists" }
   | { status: "missing"; missing: string[] };
+
+/**
+ * Paths per `commitImports` commit. KV allows 100 checks per commit; a group
+ * checks each path, each file and the removals marker: 2 x 40 + 1.
+ */
+const IMPORT_GROUP = 40;
 
 function chunked<T>(xs: T[], n: number): T[][] {
   const out: T[][] = [];

@@ -27,7 +27,12 @@ export class CompressPool {
   /** Set once a worker dies; later calls fail at once instead of waiting on it forever. */
   #broken: Error | undefined;
 
-  constructor(size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))) {
+  /**
+   * One worker fewer than cores: the main thread reads, hashes and chunks at
+   * close to a core's worth, so on 2 cores a second worker only competed for
+   * the same core (measured faster with one) and cost another isolate.
+   */
+  constructor(size = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1))) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL("./compress_worker.ts", import.meta.url), { type: "module" });
       w.onmessage = (e: MessageEvent<Reply>) => {

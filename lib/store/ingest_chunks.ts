@@ -32,6 +32,28 @@ export interface IngestDeps {
   /** Without these two there is no dedup: every chunk is appended (filesystem backend). */
   meta?: MetaStore;
   packs?: PackReader;
+  /**
+   * A pack shared by several NARs (batched imports): new chunks are appended
+   * to it and it is left open on success and on failure; the caller seals it.
+   * Without one, each NAR gets its own pack, dropped on failure.
+   */
+  pack?: PackWriter;
+  /**
+   * Chunks first stored in `pack` by earlier NARs of the batch (hex id), so
+   * a chunk repeated across the batch is stored once. Updated here.
+   */
+  fresh?: Map<string, BatchChunk>;
+  /** Finds stored chunks instead of `meta.lookupChunks` (batched imports into an empty index). */
+  lookup?: (ids: Uint8Array[]) => (ChunkLocation | undefined)[];
+}
+
+/**
+ * A chunk an earlier NAR of the batch stores. Its place is known once that
+ * NAR appends it (NARs overlap); undefined if that NAR failed first.
+ */
+export interface BatchChunk {
+  ulen: number;
+  placed: Promise<ChunkLocation | undefined>;
 }
 
 export interface IngestOptions {
@@ -49,19 +71,45 @@ export interface IngestResult {
   manifest: Manifest;
   /** Chunks this NAR added; to be indexed once the pack is sealed. */
   newChunks: { id: Uint8Array; loc: ChunkLocation }[];
+  /** Compressed bytes of `newChunks`: what storing this NAR added. */
+  newBytes: number;
   /** The pack holding the new chunks (unsealed): call `seal()` or `abort()`. */
   pack: PackWriter;
 }
 
+/** Stores one NAR and resolves once all of it is stored (appended, not yet sealed). */
 export async function ingestChunks(
   nar: ReadableStream<Uint8Array>,
   deps: IngestDeps,
   opts: IngestOptions,
 ): Promise<IngestResult> {
+  return await (await ingestStart(nar, deps, opts)).rest;
+}
+
+/** A NAR read to its end whose last chunks may still be compressing. */
+export interface IngestStarted {
+  narHash: Uint8Array;
+  narSize: number;
+  /** Resolves once every chunk is appended; rejects if compression failed. */
+  rest: Promise<IngestResult>;
+}
+
+/**
+ * Like `ingestChunks`, but resolves as soon as the NAR has been read, hashed
+ * and chunked: batched imports start reading the next NAR while the workers
+ * finish this one. Only with a shared `deps.pack` (chunks of two NARs then
+ * interleave in it; each manifest records its own places).
+ */
+export async function ingestStart(
+  nar: ReadableStream<Uint8Array>,
+  deps: IngestDeps,
+  opts: IngestOptions,
+): Promise<IngestStarted> {
   const narHasher = createHash("sha256");
   const fileHasher = createHash("sha256");
   const chunker = new Chunker();
-  const pack = new PackWriter(deps.layout);
+  const pack = deps.pack ?? new PackWriter(deps.layout);
+  const batchFresh = deps.fresh;
   const manifest: Manifest = { compression: opts.compression, chunks: [] };
   const newChunks: { id: Uint8Array; loc: ChunkLocation }[] = [];
   // Chunks first seen in this NAR, so a repeat inside it is stored once.
@@ -70,12 +118,14 @@ export async function ingestChunks(
   const queue: Slot[] = [];
   let narSize = 0;
   let fileSize = 0;
+  let newBytes = 0;
 
   // Appends the oldest slot's bytes in NAR order: pack, FileHash, manifest.
   const settle = async (slot: Slot) => {
     const stored = await slot.bytes!;
     // Only the place is remembered, not the bytes: memory stays flat.
     slot.bytes = undefined;
+    if (slot.elsewhere) slot.loc = await slot.elsewhere;
     if (!slot.loc) {
       const offset = await pack.append(stored);
       slot.loc = {
@@ -86,16 +136,24 @@ export async function ingestChunks(
         crc: crc32(stored),
       };
       newChunks.push({ id: slot.id, loc: slot.loc });
+      newBytes += stored.length;
+      slot.placed?.(slot.loc);
     }
     fileHasher.update(stored);
     fileSize += stored.length;
+    slot.release?.();
+    slot.release = undefined;
     manifest.chunks.push({ id: slot.id, ...slot.loc } satisfies ChunkRef);
   };
 
   const take = async (chunks: Uint8Array[]) => {
     if (chunks.length === 0) return;
     const ids = chunks.map((c) => new Uint8Array(createHash("sha256").update(c).digest()));
-    const known = deps.meta ? await deps.meta.lookupChunks(opts.compression, ids) : [];
+    const known = deps.lookup
+      ? deps.lookup(ids)
+      : deps.meta
+      ? await deps.meta.lookupChunks(opts.compression, ids)
+      : [];
     const slots: Slot[] = [];
     const toCompress: Uint8Array[] = [];
     const waiting: Slot[] = [];
@@ -117,23 +175,46 @@ export async function ingestChunks(
         toCompress.push(chunks[i]);
         waiting.push(slot);
       } else {
+        const inBatch = batchFresh?.get(key);
         const loc = known[i];
-        const kept = loc && deps.packs ? await readIntact(deps.packs, loc) : EMPTY;
-        if (loc && kept.length > 0) {
+        const kept = !inBatch && loc && deps.packs ? await readIntact(deps.packs, loc) : EMPTY;
+        if (inBatch) {
+          // Stored by an earlier NAR of this batch, in the unsealed pack: its
+          // bytes are made again for FileHash (compression is deterministic).
+          slot = { id, ulen: inBatch.ulen, elsewhere: inBatch.placed };
+          toCompress.push(chunks[i]);
+          waiting.push(slot);
+        } else if (loc && kept.length > 0) {
           slot = { id, ulen: loc.ulen, bytes: Promise.resolve(kept), loc };
         } else {
           slot = { id, ulen: chunks[i].length };
           fresh.set(key, slot);
+          if (batchFresh) {
+            const placed = new Promise<ChunkLocation | undefined>((r) => slot.placed = r);
+            batchFresh.set(key, { ulen: slot.ulen, placed });
+          }
           toCompress.push(chunks[i]);
           waiting.push(slot);
         }
       }
       slots.push(slot);
     }
-    // One hand-off for all new chunks of this piece.
+    // One hand-off for all new chunks of this piece, once the workers have room.
+    const bytes = toCompress.reduce((n, c) => n + c.length, 0);
+    await inFlight.acquire(bytes);
     const batch = compressAll(toCompress, opts);
+    batch.finally(() => inFlight.release(bytes)).catch(() => {});
     batch.catch(() => {}); // observed through the slots
-    waiting.forEach((slot, k) => slot.bytes = batch.then((out) => out[k]));
+    // The compressed batch is one buffer: freed once every slot is appended
+    // (copied into the pack) rather than whenever V8 gets to it.
+    let left = waiting.length;
+    const release = () => {
+      if (--left === 0) batch.then(freeBuffers, () => {});
+    };
+    waiting.forEach((slot, k) => {
+      slot.bytes = batch.then((out) => out[k]);
+      slot.release = release;
+    });
     for (const slot of slots) {
       queue.push(slot);
       while (queue.length > IN_FLIGHT) await settle(queue.shift()!);
@@ -148,22 +229,40 @@ export async function ingestChunks(
       opts.onProgress?.(narSize);
     }
     await take(chunker.finish());
-    while (queue.length) await settle(queue.shift()!);
   } catch (e) {
-    // Let in-flight compressions finish quietly before dropping the pack.
-    await Promise.allSettled(queue.map((s) => s.bytes));
-    pack.abort();
+    await fail();
     throw e;
   }
-  return {
-    narHash: new Uint8Array(narHasher.digest()),
-    narSize,
-    fileHash: new Uint8Array(fileHasher.digest()),
-    fileSize,
-    manifest,
-    newChunks,
-    pack,
+  const finish = async (): Promise<IngestResult> => {
+    try {
+      while (queue.length) await settle(queue.shift()!);
+    } catch (e) {
+      await fail();
+      throw e;
+    }
+    return {
+      narHash: digest,
+      narSize,
+      fileHash: new Uint8Array(fileHasher.digest()),
+      fileSize,
+      manifest,
+      newChunks,
+      newBytes,
+      pack,
+    };
   };
+  const digest = new Uint8Array(narHasher.digest());
+  const rest = finish();
+  rest.catch(() => {}); // the caller observes it; not an unhandled rejection meanwhile
+  return { narHash: digest, narSize, rest };
+
+  async function fail(): Promise<void> {
+    // NARs waiting for a chunk this one will not append now store it themselves.
+    for (const s of fresh.values()) s.placed?.(s.loc);
+    // Let in-flight compressions finish quietly before dropping the pack.
+    await Promise.allSettled(queue.map((s) => s.bytes));
+    if (!deps.pack) pack.abort();
+  }
 }
 
 interface Slot {
@@ -173,10 +272,42 @@ interface Slot {
   bytes?: Promise<Uint8Array>;
   /** Where the bytes are stored; set for known chunks, or once a new one is appended. */
   loc?: ChunkLocation;
+  /** Where another NAR of the batch stores this chunk (undefined: store it here). */
+  elsewhere?: Promise<ChunkLocation | undefined>;
+  /** Says this slot is done with its compressed bytes. */
+  release?: () => void;
+  /** Tells NARs of the batch that wait for this chunk where it went. */
+  placed?: (loc: ChunkLocation | undefined) => void;
 }
 
-/** Chunks in flight: enough to keep every worker busy, few enough to stay small. */
-const IN_FLIGHT = 256;
+/** Chunks of one NAR waiting to be appended in order. */
+const IN_FLIGHT = 128;
+
+/**
+ * Plain bytes handed to the workers and not yet compressed, over every NAR
+ * being stored: a few pieces per worker keep it busy. Bounding bytes rather
+ * than chunks per NAR keeps memory flat when many small NARs overlap.
+ */
+const IN_FLIGHT_BYTES = 4 << 20;
+
+class ByteBudget {
+  #used = 0;
+  #waiting: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+  /** Waits until `n` more bytes fit (a piece larger than the limit goes alone). */
+  async acquire(n: number): Promise<void> {
+    while (this.#used > 0 && this.#used + n > this.limit) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#used += n;
+  }
+  release(n: number): void {
+    this.#used -= n;
+    for (const w of this.#waiting.splice(0)) w();
+  }
+}
+
+const inFlight = new ByteBudget(IN_FLIGHT_BYTES);
 
 let pool: CompressPool | undefined;
 
@@ -194,6 +325,13 @@ export function closeIngest(): void {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Frees the buffers under `views` now (nothing may use them afterwards). */
+function freeBuffers(views: Uint8Array[]): void {
+  for (const b of new Set(views.map((v) => v.buffer))) {
+    if (b instanceof ArrayBuffer && !b.detached) b.transfer(0);
+  }
+}
 
 /** The stored bytes of a known chunk, or empty if its copy is missing or damaged (store anew). */
 async function readIntact(packs: PackReader, loc: ChunkLocation): Promise<Uint8Array> {
