@@ -45,8 +45,14 @@ export interface Clock {
 
 const INITIAL_BUFFER = 8192;
 const BODY_READ = 65536;
-/** Response bodies are copied through buffers of this size (reused, see `pool`). */
-const COPY_BUFFER = 1 << 20;
+/**
+ * Response bodies are copied through buffers of this size (reused, see
+ * `pool`). Measured on NAR downloads: 1 MiB was faster for one client but
+ * ~30% slower with 16 (16 buffers no longer fit the CPU caches).
+ */
+const COPY_BUFFER = 256 * 1024;
+/** Buffers kept for reuse: enough for as many concurrent downloads. */
+const POOL_MAX = 32;
 /** Small bodies go out in one write with their head. */
 const COALESCE = 16384;
 const enc = new TextEncoder();
@@ -449,7 +455,7 @@ const LAST_CHUNK = enc.encode("0\r\n\r\n");
 
 /**
  * Reads a response body. Byte streams (Arca's NAR streams, Deno's file
- * streams) are read into one reused 1 MiB buffer (BYOB), so copying a NAR to
+ * streams) are read into one reused 256 KiB buffer (BYOB), so copying a NAR to
  * the socket allocates nothing per chunk; other streams are read as they come.
  */
 class BodyReader {
@@ -485,7 +491,7 @@ class BodyReader {
   release(): void {
     const r = this.#byob ?? this.#plain!;
     r.cancel().catch(() => {});
-    if (this.#buffer && this.#buffer.byteLength === COPY_BUFFER && pool.length < 8) {
+    if (this.#buffer && this.#buffer.byteLength === COPY_BUFFER && pool.length < POOL_MAX) {
       pool.push(this.#buffer);
     }
     this.#buffer = undefined;

@@ -40,7 +40,7 @@ import {
 } from "./store.ts";
 
 /** Reads are grouped into runs of adjacent chunks up to this size. */
-const RUN_BYTES = 1 << 20;
+const RUN_BYTES = 256 * 1024;
 const MANIFEST_CACHE = 1024;
 const FILE_CACHE = 16384;
 
