@@ -45,6 +45,22 @@ Deno.test("a request head parses into method, path, fields and framing", () => {
   assert.equal(head("OPTIONS * HTTP/1.1\r\nhost: h\r\n\r\n").path, "");
 });
 
+Deno.test("bytes above ASCII in a value are kept one char per byte (obs-text)", () => {
+  for (
+    const [bytes, want] of [[[0xc3, 0xa9], "\u00c3\u00a9"], [[0xff], "\u00ff"], [
+      [0xef, 0xbf, 0xbd],
+      "\u00ef\u00bf\u00bd",
+    ]] as const
+  ) {
+    const b = new Uint8Array([
+      ...enc.encode("GET / HTTP/1.1\r\nhost: a\r\nx-v: <"),
+      ...bytes,
+      ...enc.encode(">\r\n\r\n"),
+    ]);
+    assert.equal(parseRequestHead(b).headers.at(-1)![1], `<${want}>`);
+  }
+});
+
 Deno.test("ambiguous or malformed heads are refused with the right status", () => {
   const cases: [string, number, RegExp][] = [
     ["GET /\r\n\r\n", 400, /request line/],

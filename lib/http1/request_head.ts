@@ -30,22 +30,34 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, space and tab; never CR, LF or NUL.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
-const NON_ASCII = /[\u0080-\uffff]/;
 const utf8 = new TextDecoder();
+
+/**
+ * The whole head's syntax in one expression (one native match instead of a
+ * split and a test per line: this runs on every request). Captures: method,
+ * target, HTTP minor version, the header lines with their CRLFs.
+ */
+const WELL_FORMED = new RegExp(
+  "^([!#$%&'*+\\-.^_`|~0-9A-Za-z]+) ([\\x21-\\x7e\\x80-\\xff]+) HTTP/1\\.([01])\\r\\n" +
+    "((?:[!#$%&'*+\\-.^_`|~0-9A-Za-z]+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*)\\r\\n$",
+);
 
 /** Parses `bytes`, the head up to and including its final CRLF CRLF. */
 export function parseRequestHead(bytes: Uint8Array): RequestHead {
   // Heads are ASCII in practice, and the native UTF-8 decoder is 3x faster
-  // than building a latin1 string; anything else is redone as latin1, which
-  // keeps every byte as one char (obs-text survives, nothing fails to decode).
+  // than building a latin1 string. Anything else is redone as latin1, which
+  // keeps every byte as one char (obs-text survives, nothing fails to
+  // decode): multi-byte sequences shorten the text, and a stray byte becomes
+  // U+FFFD, which the pattern refuses.
   let text = utf8.decode(bytes);
-  if (NON_ASCII.test(text)) text = latin1(bytes);
-  const lines = text.split("\r\n");
-  // The head ends with an empty line, then the split leaves one more "".
-  if (lines.length < 3 || lines.at(-1) !== "" || lines.at(-2) !== "") {
-    throw new HttpError(400, "request head does not end with an empty line");
-  }
-  const [method, target, minor] = parseRequestLine(lines[0]);
+  if (text.length !== bytes.length) text = latin1(bytes);
+  let m = WELL_FORMED.exec(text);
+  if (!m && text.includes("\ufffd")) m = WELL_FORMED.exec(text = latin1(bytes));
+  if (!m) explainMalformed(text);
+  const method = m[1];
+  const target = m[2];
+  const minor = m[3] === "1" ? 1 : 0;
+  const block = m[4];
 
   const headers: [string, string][] = [];
   let contentLength = -1;
@@ -53,20 +65,12 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
   let connection = "";
   let expect: string | undefined;
   let host: string | undefined;
-  for (let k = 1; k < lines.length - 2; k++) {
-    const line = lines[k];
-    if (line.length === 0 || line[0] === " " || line[0] === "\t") {
-      throw new HttpError(400, `header line ${k}: folded or empty header lines are not accepted`);
-    }
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon) : "";
-    if (!TOKEN.test(name)) {
-      throw new HttpError(400, `header line ${k}: not a valid "name: value" field`);
-    }
-    const value = line.slice(colon + 1).trim();
-    if (!FIELD_VALUE.test(value)) {
-      throw new HttpError(400, `header line ${k}: control characters in the value of ${name}`);
-    }
+  for (let i = 0; i < block.length;) {
+    const e = block.indexOf("\r\n", i);
+    const colon = block.indexOf(":", i);
+    const name = block.slice(i, colon);
+    const value = block.slice(colon + 1, e).trim();
+    i = e + 2;
     if (headers.length === MAX_HEADERS) {
       throw new HttpError(431, `more than ${MAX_HEADERS} header fields`);
     }
@@ -129,6 +133,32 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
     expectContinue: expect === "100-continue" && minor === 1,
     host: host ?? "",
   };
+}
+
+/** Says what is wrong with a head WELL_FORMED refused: always throws. */
+function explainMalformed(text: string): never {
+  const lines = text.split("\r\n");
+  // The head ends with an empty line, then the split leaves one more "".
+  if (lines.length < 3 || lines.at(-1) !== "" || lines.at(-2) !== "") {
+    throw new HttpError(400, "request head does not end with an empty line");
+  }
+  parseRequestLine(lines[0]);
+  for (let k = 1; k < lines.length - 2; k++) {
+    const line = lines[k];
+    if (line.length === 0 || line[0] === " " || line[0] === "\t") {
+      throw new HttpError(400, `header line ${k}: folded or empty header lines are not accepted`);
+    }
+    const colon = line.indexOf(":");
+    const name = colon > 0 ? line.slice(0, colon) : "";
+    if (!TOKEN.test(name)) {
+      throw new HttpError(400, `header line ${k}: not a valid "name: value" field`);
+    }
+    if (!FIELD_VALUE.test(line.slice(colon + 1))) {
+      throw new HttpError(400, `header line ${k}: control characters in the value of ${name}`);
+    }
+  }
+  // A line break inside a line (a bare CR or LF) is what is left.
+  throw new HttpError(400, "malformed request head (stray CR or LF)");
 }
 
 function parseRequestLine(line: string): [string, string, 0 | 1] {
