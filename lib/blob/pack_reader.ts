@@ -17,11 +17,12 @@ export class PackReader {
 
   /**
    * Size of a pack on disk, or -1 when it is missing. Not cached: packs never
-   * grow, but damage (truncation, deletion) can shrink them, and a stat is cheap.
+   * grow, but damage (truncation, deletion) can shrink them, and a stat is
+   * cheap (synchronous: a thread hand-off would cost more than the stat).
    */
   async size(packId: string): Promise<number> {
     try {
-      return (await Deno.stat(packPath(this.layout, packId))).size;
+      return Deno.statSync(packPath(this.layout, packId)).size;
     } catch {
       return -1;
     }
