@@ -20,7 +20,7 @@ export class PackReader {
    * grow, but damage (truncation, deletion) can shrink them, and a stat is
    * cheap (synchronous: a thread hand-off would cost more than the stat).
    */
-  async size(packId: string): Promise<number> {
+  size(packId: string): number {
     try {
       return Deno.statSync(packPath(this.layout, packId)).size;
     } catch {

@@ -3,6 +3,7 @@
  * `deno compile` can embed it). Its high-level helpers stop after the first .xz stream, so this
  * drives `lzma_code` directly, decoding with LZMA_CONCATENATED to read back-to-back streams.
  */
+import { concatBytes } from "../encoding/mod.ts";
 // @ts-types="./_liblzma_wasm.d.ts"
 import { createLzma, liblzmaWasm } from "./_liblzma_wasm.js";
 import { CompressionError } from "./compression.ts";
@@ -104,14 +105,6 @@ class Stream {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), o += p.length);
-  return out;
-}
-
 // One encoder kept across calls: re-initialising the same lzma_stream lets liblzma reuse its
 // match-finder memory instead of allocating it per chunk.
 let encoder: Stream | undefined;
@@ -124,7 +117,7 @@ export function xzCompress(data: Uint8Array, preset: number): Uint8Array {
   const parts: Uint8Array[] = [];
   encoder.input(data);
   encoder.run(LZMA_FINISH, (b) => parts.push(b), "compress");
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Incremental decoder of one or more concatenated .xz streams. */

@@ -9,6 +9,7 @@
  * whole-NAR frames) fall back to the streaming decoder to keep memory bounded, with that
  * runtime bug's risk.
  */
+import { concatBytes } from "../encoding/mod.ts";
 import { createZstdDecompress, zstdDecompressSync } from "node:zlib";
 import { CompressionError } from "./compression.ts";
 import { ZstdFrames } from "./_zstd_frames.ts";
@@ -32,7 +33,7 @@ export function zstdStream(): TransformStream<Uint8Array, Uint8Array> {
   let big: { z: ZlibLike; failure?: CompressionError; done: Promise<void> } | undefined;
 
   const decodeFrame = (parts: Uint8Array[], c: TransformStreamDefaultController<Uint8Array>) => {
-    const frame = parts.length === 1 ? parts[0] : concat(parts);
+    const frame = concatBytes(parts);
     try {
       const out = zstdDecompressSync(frame);
       if (out.byteLength > 0) c.enqueue(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
@@ -107,11 +108,4 @@ export function zstdStream(): TransformStream<Uint8Array, Uint8Array> {
       }
     },
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), o += p.length);
-  return out;
 }

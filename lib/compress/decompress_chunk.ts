@@ -1,4 +1,5 @@
 /** One-shot decompression of a stored chunk, to verify it against its id. */
+import { concatBytes } from "../encoding/mod.ts";
 import { zstdDecompressSync } from "node:zlib";
 import { type Compression, CompressionError } from "./compression.ts";
 import { XzDecoder } from "./_xz.ts";
@@ -25,7 +26,7 @@ export function decompressChunk(data: Uint8Array, method: Compression): Uint8Arr
         }
         start = end;
       }
-      return concat(parts);
+      return concatBytes(parts);
     }
     case "xz": {
       const parts: Uint8Array[] = [];
@@ -38,19 +39,11 @@ export function decompressChunk(data: Uint8Array, method: Compression): Uint8Arr
       } finally {
         d.close();
       }
-      return concat(parts);
+      return concatBytes(parts);
     }
     case "none":
       return data;
     default:
       throw new CompressionError(`Unknown compression method: ${method}`);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), o += p.length);
-  return out;
 }

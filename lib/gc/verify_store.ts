@@ -164,7 +164,7 @@ async function checkNar(
 }
 
 async function checkLocation(t: SweepTarget, loc: ChunkLocation): Promise<string | undefined> {
-  if ((await t.packs.size(loc.pack)) < loc.offset + loc.clen) {
+  if ((t.packs.size(loc.pack)) < loc.offset + loc.clen) {
     return `pack ${loc.pack} is missing or shorter than ${loc.offset + loc.clen}`;
   }
   const bytes = await t.packs.read(loc.pack, loc.offset, loc.clen);

@@ -10,6 +10,7 @@
  * to its end, a response body that ends before its Content-Length (so the
  * client sees a short transfer, never a short 200 that looks complete).
  */
+import { concatBytes } from "../encoding/mod.ts";
 import { ChunkedDecoder, findHeadEnd, formatResponseHead, HttpError } from "../http1/mod.ts";
 import { parseRequestHead, type RequestHead } from "../http1/mod.ts";
 
@@ -289,7 +290,10 @@ export class HttpConnection {
           }
           const r = decoder.push(this.#buf, this.#start, this.#end);
           this.#start += r.consumed;
-          if (r.data.length) ctl.enqueue(concat(r.data));
+          // Copied: the parts are views of the connection buffer, which the next read reuses.
+          if (r.data.length) {
+            ctl.enqueue(r.data.length === 1 ? r.data[0].slice() : concatBytes(r.data));
+          }
           if (r.done) {
             done = true;
             ctl.close();
@@ -362,7 +366,7 @@ export class HttpConnection {
       await this.#write(enc.encode(formatResponseHead(status, fields)));
       for (let c: Uint8Array | null = first; c; c = c === first ? second : await body.read()) {
         if (c.length) {
-          await this.#write(concat([enc.encode(`${c.length.toString(16)}\r\n`), c, CRLF]));
+          await this.#write(concatBytes([enc.encode(`${c.length.toString(16)}\r\n`), c, CRLF]));
         }
       }
       await this.#write(LAST_CHUNK);
@@ -395,7 +399,7 @@ export class HttpConnection {
 
   async #sendWithHead(headBytes: Uint8Array, first: Uint8Array | null): Promise<void> {
     if (first && first.length <= COALESCE) {
-      await this.#write(concat([headBytes, first]));
+      await this.#write(concatBytes([headBytes, first]));
     } else {
       await this.#write(headBytes);
       if (first) await this.#write(first);
@@ -496,19 +500,6 @@ class BodyReader {
     }
     this.#buffer = undefined;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0].slice();
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 const HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;

@@ -6,6 +6,7 @@
  * list), so it costs a Map lookup and one buffer copy. The same answers go
  * through `createHandler` for anything that is not a plain GET or HEAD.
  */
+import { concatBytes } from "../encoding/mod.ts";
 import { isValidHashPart } from "../store_path/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
 import type { NarinfoIndex } from "./narinfo_index.ts";
@@ -51,7 +52,7 @@ export function createQuickRoute(
       const head = enc.encode(
         formatResponseHead(status, [...dated(fields), ["content-length", String(body.length)]]),
       );
-      return [head, join(head, body)];
+      return [head, concatBytes([head, body])];
     };
     [missHead, missGet] = fixed(404, NOT_FOUND_FIELDS, enc.encode(NOT_FOUND_BODY));
     [infoHead, infoGet] = fixed(
@@ -78,18 +79,11 @@ export function createQuickRoute(
       const hit = hits.get(hashPart);
       // Compared by identity: a narinfo changed in the index (re-signed) is a new array.
       if (hit?.body === body) return hit.res;
-      const res = join(enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body);
+      const res = concatBytes([enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body]);
       hits.set(hashPart, { body, res });
       return res;
     }
     if (path === "/nix-cache-info") return head ? infoHead : infoGet;
     return undefined;
   };
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -25,13 +25,13 @@ const PIECE = 256 * 1024;
  * `onShort` is told when a pack ends before its extent does (damage: the
  * manifest promised more); the stream then errors, which cuts the response.
  */
-export async function extentStream(
+export function extentStream(
   layout: CacheLayout,
   extents: readonly Extent[],
   start: number,
   end: number,
   onShort: (message: string) => Promise<void>,
-): Promise<ReadableStream<Uint8Array>> {
+): ReadableStream<Uint8Array> {
   // Find the extent holding `start`.
   let k = 0;
   let extentStart = 0;

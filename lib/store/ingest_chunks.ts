@@ -335,7 +335,7 @@ function freeBuffers(views: Uint8Array[]): void {
 
 /** The stored bytes of a known chunk, or empty if its copy is missing or damaged (store anew). */
 async function readIntact(packs: PackReader, loc: ChunkLocation): Promise<Uint8Array> {
-  if ((await packs.size(loc.pack)) < loc.offset + loc.clen) return EMPTY;
+  if ((packs.size(loc.pack)) < loc.offset + loc.clen) return EMPTY;
   const bytes = await packs.read(loc.pack, loc.offset, loc.clen);
   return crc32(bytes) === loc.crc ? bytes : EMPTY;
 }

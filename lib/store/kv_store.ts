@@ -218,7 +218,7 @@ export class KvStore implements Store {
     // short since the last check would otherwise end a 200 early.
     const checked = this.#verified.get(fh);
     const trusted = checked !== undefined && Date.now() - checked <= REVERIFY_MS;
-    const problem = trusted ? await this.#checkLengths(m) : await this.#check(m);
+    const problem = trusted ? this.#checkLengths(m) : await this.#check(m);
     if (problem) {
       this.#lastProblem = problem;
       return "damaged";
@@ -236,7 +236,7 @@ export class KvStore implements Store {
     let buf = new Uint8Array(RUN_BYTES * 2);
     for (const run of runs(m, 0, Infinity)) {
       const first = m.chunks[run.i];
-      if ((await this.packs.size(first.pack)) < first.offset + run.len) {
+      if ((this.packs.size(first.pack)) < first.offset + run.len) {
         return `pack ${first.pack} is missing or shorter than ${first.offset + run.len}`;
       }
       if (run.len > buf.length) buf = new Uint8Array(run.len);
@@ -254,11 +254,11 @@ export class KvStore implements Store {
   }
 
   /** Returns which pack is missing or too short for a NAR's chunks, or undefined. */
-  async #checkLengths(m: Manifest): Promise<string | undefined> {
+  #checkLengths(m: Manifest): string | undefined {
     const need = new Map<string, number>();
     for (const c of m.chunks) need.set(c.pack, Math.max(need.get(c.pack) ?? 0, c.offset + c.clen));
     for (const [pack, end] of need) {
-      if ((await this.packs.size(pack)) < end) {
+      if ((this.packs.size(pack)) < end) {
         return `pack ${pack} is missing or shorter than ${end}`;
       }
     }
@@ -270,7 +270,7 @@ export class KvStore implements Store {
     m: Manifest,
     start: number,
     end: number,
-  ): Promise<ReadableStream<Uint8Array>> {
+  ): ReadableStream<Uint8Array> {
     // No crc32 here: openNar checked every chunk within REVERIFY_MS (and the
     // packs' lengths just now), and Nix checks the NarHash of what it gets.
     return extentStream(
