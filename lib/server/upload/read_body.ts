@@ -1,4 +1,5 @@
 /** Reads a small upload body (narinfo, listing, log) whole: size-capped, Content-Encoding undone. */
+import { concatBytes } from "../../encoding/mod.ts";
 import { UploadRefused } from "../../store/upload_refused.ts";
 import { decodeContent, guardBody } from "../../store/upload_streams.ts";
 
@@ -20,11 +21,5 @@ export async function readBody(req: Request, maxBytes: number, what: string): Pr
     if (e instanceof UploadRefused) throw e;
     throw new UploadRefused("bad-request", `${what}: ${(e as Error)?.message ?? e}`);
   }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
