@@ -47,7 +47,9 @@ ${STORE_OPTIONS_HELP}`,
       console.log(
         `verify: ${r.paths} paths, ${r.narFiles} NAR files, ${r.chunks} chunks, ` +
           `${formatBytes(r.narBytes)} of NAR re-hashed: ` +
-          (r.problems.length ? `${r.problems.length} problems` : "all intact") +
+          (r.problems.length
+            ? `${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}`
+            : "all intact") +
           (repair && r.problems.length ? `, ${r.removed.length} paths taken out of service` : ""),
       );
     }

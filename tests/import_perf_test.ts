@@ -122,3 +122,52 @@ Deno.test("a damaged path in a batch fails with its dependents; the rest is publ
     await tmp.cleanup();
   }
 });
+
+Deno.test("a stored chunk found damaged is stored anew by the next import", async () => {
+  const tmp = await tempDir("arca-batch-restore-");
+  const nix = await nixEnv();
+  const env = { ...arcaEnv(nix, tmp.path), ARCA_BACKEND: "kv" };
+  const paths: string[] = [];
+  try {
+    const shared = await sharedFile(tmp.path);
+    const tag = crypto.randomUUID().slice(0, 8);
+    const [first] = await chain(1, shared, nix, `${tag}-a`);
+    const [second] = await chain(1, shared, nix, `${tag}-b`);
+    paths.push(first, second);
+    assert.equal((await arca(["import", "--compression", "zstd", first], { env })).code, 0);
+    const before = JSON.parse((await arca(["status", "--json"], { env })).stdout);
+
+    // Flip bytes in the middle of the only pack: inside the shared file's chunks.
+    const packs = [...Deno.readDirSync(`${tmp.path}/cache/packs`)].map((e) => e.name);
+    assert.equal(packs.length, 1);
+    const pack = await Deno.open(`${tmp.path}/cache/packs/${packs[0]}`, {
+      read: true,
+      write: true,
+    });
+    const size = (await pack.stat()).size;
+    await pack.seek(Math.floor(size / 2), Deno.SeekMode.Start);
+    await pack.write(new Uint8Array(64).fill(0xa5));
+    pack.close();
+
+    const r = await arca(["import-closure", "--compression", "zstd", second], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const after = JSON.parse((await arca(["status", "--json"], { env })).stdout);
+    // At least the damaged chunk was stored again rather than referenced.
+    assert.ok(after.storedBytes > before.storedBytes + 1000, JSON.stringify({ before, after }));
+
+    // Only the first path's NAR still refers to the damaged copy.
+    const list = JSON.parse((await arca(["list", "--json"], { env })).stdout) as {
+      storePath: string;
+      url: string;
+    }[];
+    // "nar/<FileHash>.nar.zst" names the NAR as verify does: "nar/<FileHash>".
+    const url = (p: string) => list.find((i) => i.storePath === p)!.url.split(".")[0];
+    const v = await arca(["verify"], { env });
+    assert.match(v.stdout + v.stderr, /: 1 problem$/m);
+    assert.match(v.stdout + v.stderr, new RegExp(`${url(first)}: chunk \\d+ .* is damaged`));
+    assert.doesNotMatch(v.stdout + v.stderr, new RegExp(url(second)));
+  } finally {
+    if (paths.length) await deleteStorePaths(paths, nix).catch(() => {});
+    await tmp.cleanup();
+  }
+});

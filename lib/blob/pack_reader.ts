@@ -12,6 +12,8 @@ const MAX_OPEN = 64;
 
 export class PackReader {
   #handles = new Map<string, Promise<FileHandle>>();
+  /** Handles for `readIntoSync`: no read is ever in flight on them, so they close at once. */
+  #syncFiles = new Map<string, Deno.FsFile>();
 
   constructor(private layout: CacheLayout) {}
 
@@ -48,6 +50,35 @@ export class PackReader {
     return buf;
   }
 
+  /**
+   * `readInto` without a thread hand-off: for the importer, which reads many
+   * small stored chunks that the page cache nearly always holds.
+   */
+  readIntoSync(packId: string, offset: number, buf: Uint8Array): Uint8Array {
+    let f = this.#syncFiles.get(packId);
+    if (f) {
+      this.#syncFiles.delete(packId);
+    } else {
+      f = Deno.openSync(packPath(this.layout, packId));
+      if (this.#syncFiles.size >= MAX_OPEN) {
+        const [oldest, old] = this.#syncFiles.entries().next().value!;
+        this.#syncFiles.delete(oldest);
+        old.close();
+      }
+    }
+    this.#syncFiles.set(packId, f);
+    f.seekSync(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = f.readSync(buf.subarray(got));
+      if (!n) {
+        throw new RangeError(`pack ${packId} ends at ${offset + got}, wanted ${offset + buf.length}`);
+      }
+      got += n;
+    }
+    return buf;
+  }
+
   #handle(packId: string): Promise<FileHandle> {
     let h = this.#handles.get(packId);
     if (h) {
@@ -73,12 +104,16 @@ export class PackReader {
 
   /** Forgets a pack (after gc deleted it). */
   forget(packId: string): void {
+    this.#syncFiles.get(packId)?.close();
+    this.#syncFiles.delete(packId);
     const h = this.#handles.get(packId);
     this.#handles.delete(packId);
     h?.then((f) => f.close()).catch(() => {});
   }
 
   async close(): Promise<void> {
+    for (const f of this.#syncFiles.values()) f.close();
+    this.#syncFiles.clear();
     for (const h of this.#handles.values()) await h.then((f) => f.close()).catch(() => {});
     this.#handles.clear();
   }

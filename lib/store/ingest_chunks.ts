@@ -122,6 +122,16 @@ export async function ingestStart(
 
   // Appends the oldest slot's bytes in NAR order: pack, FileHash, manifest.
   const settle = async (slot: Slot) => {
+    if (slot.stored) {
+      // Stored before this run: read again (page cache) rather than kept
+      // since `take`, so memory holds no copies of known chunks.
+      const bytes = readStored(deps.packs!, slot.stored);
+      if (!bytes) throw new Error(`stored chunk ${encodeHex(slot.id)} changed during the import`);
+      fileHasher.update(bytes);
+      fileSize += bytes.length;
+      manifest.chunks.push({ id: slot.id, ...slot.stored } satisfies ChunkRef);
+      return;
+    }
     const stored = await slot.bytes!;
     // Only the place is remembered, not the bytes: memory stays flat.
     slot.bytes = undefined;
@@ -177,15 +187,15 @@ export async function ingestStart(
       } else {
         const inBatch = batchFresh?.get(key);
         const loc = known[i];
-        const kept = !inBatch && loc && deps.packs ? await readIntact(deps.packs, loc) : EMPTY;
+        const intact = !inBatch && loc && deps.packs && readStored(deps.packs, loc) !== undefined;
         if (inBatch) {
           // Stored by an earlier NAR of this batch, in the unsealed pack: its
           // bytes are made again for FileHash (compression is deterministic).
           slot = { id, ulen: inBatch.ulen, elsewhere: inBatch.placed };
           toCompress.push(chunks[i]);
           waiting.push(slot);
-        } else if (loc && kept.length > 0) {
-          slot = { id, ulen: loc.ulen, bytes: Promise.resolve(kept), loc };
+        } else if (intact) {
+          slot = { id, ulen: loc.ulen, stored: loc };
         } else {
           slot = { id, ulen: chunks[i].length };
           fresh.set(key, slot);
@@ -270,8 +280,10 @@ interface Slot {
   ulen: number;
   /** The stored bytes until the slot is settled. */
   bytes?: Promise<Uint8Array>;
-  /** Where the bytes are stored; set for known chunks, or once a new one is appended. */
+  /** Where a new chunk's bytes went, once appended. */
   loc?: ChunkLocation;
+  /** Where a chunk stored before this run is (its bytes are read again when settled). */
+  stored?: ChunkLocation;
   /** Where another NAR of the batch stores this chunk (undefined: store it here). */
   elsewhere?: Promise<ChunkLocation | undefined>;
   /** Says this slot is done with its compressed bytes. */
@@ -324,8 +336,6 @@ export function closeIngest(): void {
   pool = undefined;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** Frees the buffers under `views` now (nothing may use them afterwards). */
 function freeBuffers(views: Uint8Array[]): void {
   for (const b of new Set(views.map((v) => v.buffer))) {
@@ -333,9 +343,19 @@ function freeBuffers(views: Uint8Array[]): void {
   }
 }
 
-/** The stored bytes of a known chunk, or empty if its copy is missing or damaged (store anew). */
-async function readIntact(packs: PackReader, loc: ChunkLocation): Promise<Uint8Array> {
-  if ((packs.size(loc.pack)) < loc.offset + loc.clen) return EMPTY;
-  const bytes = await packs.read(loc.pack, loc.offset, loc.clen);
-  return crc32(bytes) === loc.crc ? bytes : EMPTY;
+/** Reused for reading stored chunks: one is read and hashed at a time. */
+let scratch = new Uint8Array(256 << 10);
+
+/**
+ * The stored bytes of a known chunk (a view valid until the next call), or
+ * undefined if its copy is missing or damaged (then it is stored anew).
+ */
+function readStored(packs: PackReader, loc: ChunkLocation): Uint8Array | undefined {
+  if (scratch.length < loc.clen) scratch = new Uint8Array(loc.clen);
+  try {
+    const bytes = packs.readIntoSync(loc.pack, loc.offset, scratch.subarray(0, loc.clen));
+    return crc32(bytes) === loc.crc ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
