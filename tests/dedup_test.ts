@@ -127,3 +127,42 @@ Deno.test("two paths sharing a 20 MB file are stored about once and both substit
     await tmp.cleanup();
   }
 });
+
+for (const backend of ["kv", "filesystem"]) {
+  Deno.test(`${backend} backend: a path holding the same file twice substitutes back`, async () => {
+    const tmp = await tempDir("arca-repeat-");
+    const nix = await nixEnv();
+    const env = { ...arcaEnv(nix, tmp.path), ARCA_BACKEND: backend };
+    let path: string | undefined;
+    try {
+      const key = await makeKey(tmp.path, "arca-repeat-test", env);
+      // Chunks of the second copy repeat those of the first inside one NAR.
+      path = await buildPath(
+        `arca-repeat-${backend}-${crypto.randomUUID().slice(0, 8)}`,
+        "set -e; mkdir $out; head -c 3000000 /dev/urandom > $out/a; cp $out/a $out/b; cp $out/a $out/c",
+        nix,
+      );
+      const [before] = await pathInfos([path], nix);
+      const imp = await arca(["import", "--signing-key", key.secret, path], { env });
+      assert.equal(imp.code, 0, imp.stderr);
+      const s = JSON.parse((await arca(["status", "--json"], { env })).stdout);
+      // Served whole: three copies are downloaded.
+      assert.ok(s.fileBytes > 3 * 3_000_000, `fileBytes ${s.fileBytes}`);
+      if (backend === "kv") assert.ok(s.storedBytes < 1.2 * 3_000_000, `stored ${s.storedBytes}`);
+      const v = await arca(["verify"], { env });
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+
+      await deleteStorePaths([path], nix);
+      const server = await startServer([], env);
+      try {
+        const sub = await substitute([path], server.url, key.pub, nix);
+        assert.equal(sub.code, 0, sub.stderr);
+      } finally {
+        await server.stop();
+      }
+      assert.deepEqual(await pathInfos([path], nix), [before]);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+}

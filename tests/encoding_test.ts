@@ -8,8 +8,10 @@ import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import {
   decodeBase64,
+  decodeHex,
   decodeNix32,
   encodeBase64,
+  encodeHex,
   encodeNix32,
   NIX32_ALPHABET,
   nix32Length,
@@ -117,4 +119,18 @@ Deno.test("decoders throw only SyntaxError on arbitrary strings", () => {
     }),
     { numRuns: 3000 },
   );
+});
+
+Deno.test("hex: agrees with node's Buffer and round-trips, long inputs too", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 10_000 }), (bytes) => {
+      const hex = encodeHex(bytes);
+      assert.equal(hex, Buffer.from(bytes).toString("hex"));
+      assert.deepEqual(decodeHex(hex), bytes);
+      assert.deepEqual(decodeHex(hex.toUpperCase()), bytes);
+    }),
+    { numRuns: 200 },
+  );
+  assert.throws(() => decodeHex("abc"), /odd length 3/);
+  assert.throws(() => decodeHex("0g"), /unexpected character 'g' at position 1/);
 });

@@ -72,7 +72,9 @@ export class PackReader {
     while (got < buf.length) {
       const n = f.readSync(buf.subarray(got));
       if (!n) {
-        throw new RangeError(`pack ${packId} ends at ${offset + got}, wanted ${offset + buf.length}`);
+        throw new RangeError(
+          `pack ${packId} ends at ${offset + got}, wanted ${offset + buf.length}`,
+        );
       }
       got += n;
     }

@@ -16,6 +16,12 @@ export class PackWriter {
   /** Bytes waiting to be written, copied in at `append` (the caller may free its buffer). */
   #cur: Uint8Array | undefined;
   #curLen = 0;
+  /** Pack offset of `#cur[0]`. */
+  #curStart = 0;
+  /** Buffers handed to the file whose write may not have finished, by pack offset. */
+  #flushing: { start: number; bytes: Uint8Array }[] = [];
+  /** A read-only handle for `readBack` (the writer's own handle has a position in use). */
+  #reader: Deno.FsFile | undefined;
   #size = 0;
   #writing: Promise<void> = Promise.resolve();
   /** Written buffers kept for reuse: a fresh MiB per flush was garbage V8 frees late. */
@@ -41,6 +47,7 @@ export class PackWriter {
       this.#cur = spare && spare.length >= data.length
         ? spare
         : new Uint8Array(Math.max(data.length, 2 * FLUSH_AT));
+      this.#curStart = offset;
     }
     this.#cur.set(data, this.#curLen);
     this.#curLen += data.length;
@@ -59,13 +66,46 @@ export class PackWriter {
     if (!all || n === 0) return this.#writing;
     this.#cur = undefined;
     this.#curLen = 0;
+    const flushing = { start: this.#curStart, bytes: all.subarray(0, n) };
+    this.#flushing.push(flushing);
     this.#writing = this.#writing.then(async () => {
       this.#file ??= await Deno.open(this.#tmp, { write: true, createNew: true });
       let w = 0;
       while (w < n) w += await this.#file.write(all.subarray(w, n));
+      this.#flushing.splice(this.#flushing.indexOf(flushing), 1);
       if (this.#spares.length < 2 && all.length === 2 * FLUSH_AT) this.#spares.push(all);
     });
     return this.#writing;
+  }
+
+  /**
+   * Copies the bytes of an earlier append (`offset`, `buf.length`) into
+   * `buf`, wherever they are now: still buffered, being written, or in the
+   * file. Lets a NAR that repeats a chunk reuse its stored bytes instead of
+   * compressing it again.
+   */
+  readBack(offset: number, buf: Uint8Array): Uint8Array {
+    const end = offset + buf.length;
+    if (end > this.#size) {
+      throw new RangeError(`pack ${this.id} holds ${this.#size} bytes, not ${end}`);
+    }
+    // An append is never split between buffers.
+    const held = [
+      ...this.#flushing,
+      ...(this.#cur ? [{ start: this.#curStart, bytes: this.#cur.subarray(0, this.#curLen) }] : []),
+    ].find((b) => offset >= b.start && end <= b.start + b.bytes.length);
+    if (held) {
+      buf.set(held.bytes.subarray(offset - held.start, end - held.start));
+      return buf;
+    }
+    this.#reader ??= Deno.openSync(this.#tmp);
+    this.#reader.seekSync(offset, Deno.SeekMode.Start);
+    for (let got = 0; got < buf.length;) {
+      const n = this.#reader.readSync(buf.subarray(got));
+      if (!n) throw new RangeError(`pack ${this.id} ends before ${end}`);
+      got += n;
+    }
+    return buf;
   }
 
   /** Syncs and moves the pack into `packs/`. Returns false if nothing was appended. */
@@ -85,6 +125,7 @@ export class PackWriter {
     await this.#file.sync();
     this.#file.close();
     this.#file = undefined;
+    this.#closeReader();
     await Deno.rename(this.#tmp, path);
   }
 
@@ -94,10 +135,16 @@ export class PackWriter {
       this.#file?.close();
     } catch { /* already closed */ }
     this.#file = undefined;
+    this.#closeReader();
     this.#cur = undefined;
     this.#curLen = 0;
     try {
       Deno.removeSync(this.#tmp);
     } catch { /* never created */ }
+  }
+
+  #closeReader(): void {
+    this.#reader?.close();
+    this.#reader = undefined;
   }
 }

@@ -120,6 +120,13 @@ export async function ingestStart(
   let fileSize = 0;
   let newBytes = 0;
 
+  // A chunk stored elsewhere: counted in FileHash and the manifest only.
+  const placed = (slot: Slot, loc: ChunkLocation, bytes: Uint8Array) => {
+    fileHasher.update(bytes);
+    fileSize += bytes.length;
+    manifest.chunks.push({ id: slot.id, ...loc } satisfies ChunkRef);
+  };
+
   // Appends the oldest slot's bytes in NAR order: pack, FileHash, manifest.
   const settle = async (slot: Slot) => {
     if (slot.stored) {
@@ -127,10 +134,12 @@ export async function ingestStart(
       // since `take`, so memory holds no copies of known chunks.
       const bytes = readStored(deps.packs!, slot.stored);
       if (!bytes) throw new Error(`stored chunk ${encodeHex(slot.id)} changed during the import`);
-      fileHasher.update(bytes);
-      fileSize += bytes.length;
-      manifest.chunks.push({ id: slot.id, ...slot.stored } satisfies ChunkRef);
-      return;
+      return placed(slot, slot.stored, bytes);
+    }
+    if (slot.copyOf) {
+      // Settled in order, so the first copy is appended by now.
+      const loc = slot.copyOf.loc!;
+      return placed(slot, loc, pack.readBack(loc.offset, scratchFor(loc.clen)));
     }
     const stored = await slot.bytes!;
     // Only the place is remembered, not the bytes: memory stays flat.
@@ -170,20 +179,14 @@ export async function ingestStart(
     for (let i = 0; i < chunks.length; i++) {
       const id = ids[i];
       const key = encodeHex(id);
-      const first = fresh.get(key);
+      // Without a chunk index (filesystem backend) the pack is the NAR file
+      // itself, so a repeat is appended again like any chunk.
+      const first = deps.meta ? fresh.get(key) : undefined;
       let slot: Slot;
       if (first) {
-        // A repeat inside this NAR: same place as the first copy; its bytes
-        // are made again (compression is deterministic) rather than kept.
-        slot = {
-          id,
-          ulen: first.ulen,
-          get loc() {
-            return first.loc;
-          },
-        };
-        toCompress.push(chunks[i]);
-        waiting.push(slot);
+        // A repeat inside this NAR: same place as the first copy, whose
+        // stored bytes are read back for FileHash rather than made again.
+        slot = { id, ulen: first.ulen, copyOf: first };
       } else {
         const inBatch = batchFresh?.get(key);
         const loc = known[i];
@@ -200,8 +203,8 @@ export async function ingestStart(
           slot = { id, ulen: chunks[i].length };
           fresh.set(key, slot);
           if (batchFresh) {
-            const placed = new Promise<ChunkLocation | undefined>((r) => slot.placed = r);
-            batchFresh.set(key, { ulen: slot.ulen, placed });
+            const where = new Promise<ChunkLocation | undefined>((r) => slot.placed = r);
+            batchFresh.set(key, { ulen: slot.ulen, placed: where });
           }
           toCompress.push(chunks[i]);
           waiting.push(slot);
@@ -284,6 +287,8 @@ interface Slot {
   loc?: ChunkLocation;
   /** Where a chunk stored before this run is (its bytes are read again when settled). */
   stored?: ChunkLocation;
+  /** The first slot of this NAR with the same chunk (its bytes are read back when settled). */
+  copyOf?: Slot;
   /** Where another NAR of the batch stores this chunk (undefined: store it here). */
   elsewhere?: Promise<ChunkLocation | undefined>;
   /** Says this slot is done with its compressed bytes. */
@@ -346,14 +351,19 @@ function freeBuffers(views: Uint8Array[]): void {
 /** Reused for reading stored chunks: one is read and hashed at a time. */
 let scratch = new Uint8Array(256 << 10);
 
+/** `scratch`, grown to at least `n` bytes, as a view of exactly `n`. */
+function scratchFor(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(n);
+  return scratch.subarray(0, n);
+}
+
 /**
  * The stored bytes of a known chunk (a view valid until the next call), or
  * undefined if its copy is missing or damaged (then it is stored anew).
  */
 function readStored(packs: PackReader, loc: ChunkLocation): Uint8Array | undefined {
-  if (scratch.length < loc.clen) scratch = new Uint8Array(loc.clen);
   try {
-    const bytes = packs.readIntoSync(loc.pack, loc.offset, scratch.subarray(0, loc.clen));
+    const bytes = packs.readIntoSync(loc.pack, loc.offset, scratchFor(loc.clen));
     return crc32(bytes) === loc.crc ? bytes : undefined;
   } catch {
     return undefined;
