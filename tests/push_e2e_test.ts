@@ -2,8 +2,8 @@
  * `nix copy --to http://u:TOKEN@…` into a real `arca serve`, then delete the
  * closure locally and substitute it back from Arca with signatures required:
  * the NarHashes must be identical. zstd (with a 50 MB file, a NAR listing and
- * a build log read back by `nix log`), xz and none; pushing again uploads no
- * NAR (counted in the audit log).
+ * a build log read back by `nix log`), xz and none, and into the filesystem
+ * backend; pushing again uploads no NAR (counted in the audit log).
  */
 import assert from "node:assert/strict";
 import { arca, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
@@ -25,10 +25,15 @@ async function auditCount(env: Record<string, string>, type: string): Promise<nu
   return r.stdout.split("\n").filter((l) => l && JSON.parse(l).type === type).length;
 }
 
-async function pushRoundTrip(compression: string, bigBytes: number, extras: boolean) {
+async function pushRoundTrip(
+  compression: string,
+  bigBytes: number,
+  extras: boolean,
+  backend = "kv",
+) {
   const tmp = await tempDir();
   const nix = await nixEnv();
-  const env = { ...arcaEnv(nix, tmp.path), ARCA_UPLOAD_TOKEN: TOKEN };
+  const env = { ...arcaEnv(nix, tmp.path), ARCA_UPLOAD_TOKEN: TOKEN, ARCA_BACKEND: backend };
   const server = await startServer([], env);
   try {
     const key = await makeKey(tmp.path, `push-${compression}-1`, env);
@@ -42,6 +47,11 @@ async function pushRoundTrip(compression: string, bigBytes: number, extras: bool
     assert.equal(copy.code, 0, copy.stderr);
     assert.equal(await auditCount(env, "UploadNar"), 5);
     assert.equal(await auditCount(env, "Upload"), 5);
+    if (backend === "filesystem") {
+      // Stored the way `nix copy --to file://` lays a cache out.
+      const nars = [...Deno.readDirSync(`${tmp.path}/cache/nar`)].map((e) => e.name);
+      assert.equal(nars.filter((n) => n.endsWith(".nar.zst")).length, 5, nars.join(" "));
+    }
 
     // Again: every narinfo is there, so no NAR is uploaded.
     const again = await run("nix", ["copy", "--to", to, closure.top], { env: nix });
@@ -93,3 +103,5 @@ Deno.test("nix copy --to Arca with compression=none round-trips", () =>
   pushRoundTrip("none", 2_000_000, false));
 Deno.test("nix copy --to Arca with compression=bzip2 round-trips", () =>
   pushRoundTrip("bzip2", 1_000_000, false));
+Deno.test("nix copy --to Arca with the filesystem backend round-trips", () =>
+  pushRoundTrip("zstd", 3_000_000, false, "filesystem"));
