@@ -7,6 +7,7 @@
 import { open as openFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { type CacheLayout, packPath } from "./cache_layout.ts";
+import { readAtSync } from "./read_at.ts";
 
 const MAX_OPEN = 64;
 
@@ -67,16 +68,9 @@ export class PackReader {
       }
     }
     this.#syncFiles.set(packId, f);
-    f.seekSync(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < buf.length) {
-      const n = f.readSync(buf.subarray(got));
-      if (!n) {
-        throw new RangeError(
-          `pack ${packId} ends at ${offset + got}, wanted ${offset + buf.length}`,
-        );
-      }
-      got += n;
+    const got = readAtSync(f, offset, buf);
+    if (got < buf.length) {
+      throw new RangeError(`pack ${packId} ends at ${offset + got}, wanted ${offset + buf.length}`);
     }
     return buf;
   }

@@ -6,6 +6,7 @@
  */
 import { type CacheLayout, packPath } from "./cache_layout.ts";
 import { tmpName } from "./atomic_file.ts";
+import { readAtSync } from "./read_at.ts";
 
 const FLUSH_AT = 1 << 20;
 
@@ -99,11 +100,8 @@ export class PackWriter {
       return buf;
     }
     this.#reader ??= Deno.openSync(this.#tmp);
-    this.#reader.seekSync(offset, Deno.SeekMode.Start);
-    for (let got = 0; got < buf.length;) {
-      const n = this.#reader.readSync(buf.subarray(got));
-      if (!n) throw new RangeError(`pack ${this.id} ends before ${end}`);
-      got += n;
+    if (readAtSync(this.#reader, offset, buf) < buf.length) {
+      throw new RangeError(`pack ${this.id} ends before ${end}`);
     }
     return buf;
   }
