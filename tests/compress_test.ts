@@ -4,6 +4,7 @@ import { brotliCompressSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import {
   compressChunk,
+  compressChunksInto,
   type Compression,
   CompressionError,
   contentTypeOf,
@@ -166,4 +167,32 @@ Deno.test("content types and NAR URL extensions follow Nix", () => {
     "application/x-nix-nar",
   ]);
   assert.deepEqual(METHODS.map(extensionOf), [".zst", ".xz", ""]);
+});
+
+Deno.test("compressChunksInto matches compressChunk byte for byte (same chunk, same bytes)", () => {
+  // Imports rely on this: a chunk compressed twice must store and hash the same.
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ maxLength: 70_000 }), { maxLength: 6 }),
+      fc.constantFrom<Compression>("zstd", "xz", "none"),
+      fc.integer({ min: 1, max: 5 }),
+      (chunks, method, level) => {
+        const lvl = method === "xz" ? 0 : level;
+        const { out, lens } = compressChunksInto(chunks, method, lvl);
+        const one = chunks.map((c) => compressChunk(c, method, lvl));
+        assert.deepEqual(lens, one.map((p) => p.length));
+        let o = 0;
+        for (const [i, p] of one.entries()) {
+          assert.deepEqual(out.subarray(o, o + p.length), p);
+          assert.deepEqual(decompressChunk(p, method), chunks[i]);
+          o += p.length;
+        }
+        assert.equal(out.length, o);
+      },
+    ),
+    { numRuns: 40 },
+  );
+  // Incompressible input still fits its bound.
+  const noise = crypto.getRandomValues(new Uint8Array(65536));
+  assert.deepEqual(decompressChunk(compressChunk(noise, "zstd"), "zstd"), noise);
 });

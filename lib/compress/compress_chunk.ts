@@ -3,9 +3,9 @@
  * can be served back to back as one valid compressed body: zstd frames and xz streams
  * concatenate.
  */
-import { constants, zstdCompressSync } from "node:zlib";
 import { type Compression, CompressionError } from "./compression.ts";
 import { xzCompress } from "./_xz.ts";
+import { zstdBound, zstdFrameInto } from "./_zstd_encoder.ts";
 
 /**
  * Default levels: zstd 3 (zstd's own default). xz preset 0: per 64 KiB chunk in WASM it measured
@@ -21,7 +21,7 @@ export const DEFAULT_LEVELS: Readonly<Record<Compression, number>> = Object.free
 /**
  * Compresses `data` with `method` at `level` (zstd 1-22, xz 0-6). Synchronous: the native
  * zstd call measured faster per 64 KiB chunk than the thread-pool async one. `none` returns
- * `data` itself.
+ * `data` itself. `compressChunksInto` does many chunks into one buffer.
  */
 export function compressChunk(data: Uint8Array, method: Compression, level?: number): Uint8Array {
   const lvl = level ?? DEFAULT_LEVELS[method];
@@ -30,11 +30,8 @@ export function compressChunk(data: Uint8Array, method: Compression, level?: num
       if (!Number.isInteger(lvl) || lvl < 1 || lvl > 22) {
         throw new CompressionError(`Invalid zstd level ${lvl}: expected an integer in 1..22`);
       }
-      const out = zstdCompressSync(data, {
-        // The 4-byte content checksum lets any decoder detect a damaged frame.
-        params: { [constants.ZSTD_c_compressionLevel]: lvl, [constants.ZSTD_c_checksumFlag]: 1 },
-      });
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      const out = new Uint8Array(zstdBound(data.length));
+      return out.subarray(0, zstdFrameInto(data, lvl, out, 0));
     }
     case "xz":
       if (!Number.isInteger(lvl) || lvl < 0 || lvl > 6) {
@@ -46,4 +43,39 @@ export function compressChunk(data: Uint8Array, method: Compression, level?: num
     default:
       throw new CompressionError(`Unknown compression method: ${method}`);
   }
+}
+
+/**
+ * Compresses each of `chunks` like `compressChunk`, back to back into one
+ * new buffer: a batch makes one allocation, not one or more per chunk.
+ * Returns the buffer (sized to its contents) and each output's length.
+ */
+export function compressChunksInto(
+  chunks: Uint8Array[],
+  method: Compression,
+  level?: number,
+): { out: Uint8Array; lens: number[] } {
+  const lvl = level ?? DEFAULT_LEVELS[method];
+  if (method !== "zstd") {
+    const parts = chunks.map((c) => compressChunk(c, method, lvl));
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return { out, lens: parts.map((p) => p.length) };
+  }
+  if (!Number.isInteger(lvl) || lvl < 1 || lvl > 22) {
+    throw new CompressionError(`Invalid zstd level ${lvl}: expected an integer in 1..22`);
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + zstdBound(c.length), 0));
+  const lens: number[] = [];
+  let o = 0;
+  for (const c of chunks) {
+    const n = zstdFrameInto(c, lvl, out, o);
+    lens.push(n);
+    o += n;
+  }
+  return { out: out.subarray(0, o), lens };
 }

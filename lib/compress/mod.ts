@@ -19,6 +19,6 @@ export {
   type Decompression,
   extensionOf,
 } from "./compression.ts";
-export { compressChunk, DEFAULT_LEVELS } from "./compress_chunk.ts";
+export { compressChunk, compressChunksInto, DEFAULT_LEVELS } from "./compress_chunk.ts";
 export { decompressChunk } from "./decompress_chunk.ts";
 export { decompressStream } from "./decompress_stream.ts";

@@ -24,30 +24,20 @@ interface Job {
 self.onmessage = async (e: MessageEvent<Job>) => {
   const { id, buf, lens, method, level } = e.data;
   try {
-    const { compressChunk } = await codec;
+    const { compressChunksInto } = await codec;
     const input = new Uint8Array(buf);
-    const parts: Uint8Array[] = [];
+    const chunks: Uint8Array[] = [];
     let o = 0;
     for (const n of lens) {
-      parts.push(compressChunk(input.subarray(o, o + n), method, level));
+      chunks.push(input.subarray(o, o + n));
       o += n;
     }
+    // One output buffer for the batch, written in place: no garbage per chunk.
+    const { out, lens: outLens } = compressChunksInto(chunks, method, level);
     // Freed now rather than at this isolate's next GC, which comes late: the
     // garbage of a few hundred batches was much of an import's peak RSS.
     buf.transfer(0);
-    const outLens = parts.map((p) => p.length);
-    const out = new Uint8Array(outLens.reduce((a, b) => a + b, 0));
-    o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-      // Only a buffer of its own (never a slice of a shared pool).
-      const own = p.buffer;
-      if (own instanceof ArrayBuffer && p.byteOffset === 0 && p.byteLength === own.byteLength) {
-        own.transfer(0);
-      }
-    }
-    self.postMessage({ id, out: out.buffer, lens: outLens }, [out.buffer]);
+    self.postMessage({ id, out: out.buffer, lens: outLens }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     self.postMessage({ id, error: (err as Error).message });
   }
