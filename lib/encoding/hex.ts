@@ -1,8 +1,9 @@
 /** Lowercase base16, as Nix prints it. */
 
 const DIGITS = [..."0123456789abcdef"].map((c) => c.charCodeAt(0));
-const codes: number[] = [];
 const PIECE = 4096;
+/** Char code arrays by length, reused: a fresh (growing) array per call was most of the garbage. */
+const scratch: number[][] = [];
 
 /**
  * Builds one flat string from char codes: hex ids are Map keys on the
@@ -16,8 +17,11 @@ export function encodeHex(bytes: Uint8Array): string {
     for (let o = 0; o < bytes.length; o += PIECE) s += encodeHex(bytes.subarray(o, o + PIECE));
     return s;
   }
-  codes.length = 0;
-  for (let i = 0; i < bytes.length; i++) codes.push(DIGITS[bytes[i] >> 4], DIGITS[bytes[i] & 15]);
+  const codes = scratch[bytes.length] ??= new Array(2 * bytes.length).fill(0);
+  for (let i = 0; i < bytes.length; i++) {
+    codes[2 * i] = DIGITS[bytes[i] >> 4];
+    codes[2 * i + 1] = DIGITS[bytes[i] & 15];
+  }
   return String.fromCharCode.apply(null, codes);
 }
 
