@@ -26,13 +26,8 @@ export const DEFAULT_LEVELS: Readonly<Record<Compression, number>> = Object.free
 export function compressChunk(data: Uint8Array, method: Compression, level?: number): Uint8Array {
   const lvl = level ?? DEFAULT_LEVELS[method];
   switch (method) {
-    case "zstd": {
-      if (!Number.isInteger(lvl) || lvl < 1 || lvl > 22) {
-        throw new CompressionError(`Invalid zstd level ${lvl}: expected an integer in 1..22`);
-      }
-      const out = new Uint8Array(zstdBound(data.length));
-      return out.subarray(0, zstdFrameInto(data, lvl, out, 0));
-    }
+    case "zstd":
+      return compressChunksInto([data], method, lvl).out;
     case "xz":
       if (!Number.isInteger(lvl) || lvl < 0 || lvl > 6) {
         throw new CompressionError(`Invalid xz preset ${lvl}: expected an integer in 0..6`);
