@@ -135,7 +135,6 @@ Deno.test("a stored chunk found damaged is stored anew by the next import", asyn
     const [second] = await chain(1, shared, nix, `${tag}-b`);
     paths.push(first, second);
     assert.equal((await arca(["import", "--compression", "zstd", first], { env })).code, 0);
-    const before = JSON.parse((await arca(["status", "--json"], { env })).stdout);
 
     // Flip bytes in the middle of the only pack: inside the shared file's chunks.
     const packs = [...Deno.readDirSync(`${tmp.path}/cache/packs`)].map((e) => e.name);
@@ -151,11 +150,9 @@ Deno.test("a stored chunk found damaged is stored anew by the next import", asyn
 
     const r = await arca(["import-closure", "--compression", "zstd", second], { env });
     assert.equal(r.code, 0, r.stderr);
-    const after = JSON.parse((await arca(["status", "--json"], { env })).stdout);
-    // At least the damaged chunk was stored again rather than referenced.
-    assert.ok(after.storedBytes > before.storedBytes + 1000, JSON.stringify({ before, after }));
 
-    // Only the first path's NAR still refers to the damaged copy.
+    // Only the first path's NAR still refers to the damaged copy: the second
+    // stored its own (a verify problem naming it would mean it reused it).
     const list = JSON.parse((await arca(["list", "--json"], { env })).stdout) as {
       storePath: string;
       url: string;
