@@ -179,9 +179,7 @@ export async function ingestStart(
     for (let i = 0; i < chunks.length; i++) {
       const id = ids[i];
       const key = encodeHex(id);
-      // Without a chunk index (filesystem backend) the pack is the NAR file
-      // itself, so a repeat is appended again like any chunk.
-      const first = deps.meta ? fresh.get(key) : undefined;
+      const first = fresh.get(key);
       let slot: Slot;
       if (first) {
         // A repeat inside this NAR: same place as the first copy, whose
@@ -201,7 +199,9 @@ export async function ingestStart(
           slot = { id, ulen: loc.ulen, stored: loc };
         } else {
           slot = { id, ulen: chunks[i].length };
-          fresh.set(key, slot);
+          // Without a chunk index (filesystem backend) the pack is the NAR
+          // file itself: a repeat is appended again, so it is not looked up.
+          if (deps.meta) fresh.set(key, slot);
           if (batchFresh) {
             const where = new Promise<ChunkLocation | undefined>((r) => slot.placed = r);
             batchFresh.set(key, { ulen: slot.ulen, placed: where });
