@@ -17,7 +17,7 @@
           name = "arca";
           runtimeInputs = [ pkgs.deno pkgs.nix ];
           text = ''
-            exec deno run -A --config ${self}/deno.json ${self}/main.ts "$@"
+            exec deno run -A --v8-flags=--optimize-for-size --config ${self}/deno.json ${self}/main.ts "$@"
           '';
         };
       });

@@ -6,8 +6,8 @@
  * servers get the same CPU budget.
  */
 import { freePort, sleep } from "./_lib.ts";
+import { arcaArgs } from "../tests/_run.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 export const SERVER_CPU = "0";
 export const CLIENT_CPU = "1";
 
@@ -96,13 +96,11 @@ export function startArca(env: Record<string, string>): Promise<Server> {
       "-c",
       SERVER_CPU,
       Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      `${ROOT}main.ts`,
-      "serve",
-      "--bind",
-      `127.0.0.1:${port}`,
+      ...arcaArgs([
+        "serve",
+        "--bind",
+        `127.0.0.1:${port}`,
+      ]),
     ],
     port,
     env,

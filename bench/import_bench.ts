@@ -7,8 +7,7 @@
  */
 import { dirBytes, type Measured, runMeasured, stats } from "./_lib.ts";
 import type { Row } from "./_report.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { arcaArgs } from "../tests/_run.ts";
 
 export interface ImportSetup {
   top: string;
@@ -28,21 +27,21 @@ export async function arcaImport(
   cacheDir: string,
   compression: "zstd" | "xz",
 ): Promise<Measured> {
-  const m = await runMeasured(Deno.execPath(), [
-    "run",
-    "-A",
-    "--quiet",
-    `${ROOT}main.ts`,
-    "import-closure",
-    "--compression",
-    compression,
-    "--signing-key",
-    s.keyFile,
-    s.top,
-  ], {
-    env: { ...s.arcaEnv, ARCA_DIR: cacheDir },
-    timeoutSeconds: compression === "xz" ? 900 : 300,
-  });
+  const m = await runMeasured(
+    Deno.execPath(),
+    arcaArgs([
+      "import-closure",
+      "--compression",
+      compression,
+      "--signing-key",
+      s.keyFile,
+      s.top,
+    ]),
+    {
+      env: { ...s.arcaEnv, ARCA_DIR: cacheDir },
+      timeoutSeconds: compression === "xz" ? 900 : 300,
+    },
+  );
   const want = new RegExp(`\\b${s.pathCount} imported, 0 already cached, 0 failed`);
   if (m.code !== 0 || !want.test(m.stderr)) {
     throw new Error(`arca import-closure failed (${m.code}): ${m.stderr.slice(-2000)}`);

@@ -14,13 +14,11 @@
  * Without --keep the store paths it built are deleted at the end.
  */
 import { parseArgs } from "node:util";
-import { nixEnv } from "../tests/_run.ts";
+import { arcaArgs, nixEnv } from "../tests/_run.ts";
 import { arcaEnv, makeKey } from "../tests/_cache_fixture.ts";
 import { type BenchClosure, buildClosure, deleteClosure } from "./_closure.ts";
 import { arcaImport, type ImportSetup, nixCopy } from "./import_bench.ts";
 import { killMeasuredChildren, type Measured, sh, stats } from "./_lib.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -59,7 +57,7 @@ async function main(): Promise<void> {
   const aEnv = arcaEnv(nix, work, `${work}/unused-cache`);
   let closure: BenchClosure | undefined;
   try {
-    await sh(Deno.execPath(), ["run", "-A", "--quiet", `${ROOT}main.ts`, "--version"], {
+    await sh(Deno.execPath(), arcaArgs(["--version"]), {
       env: aEnv,
     });
     const key = await makeKey(work, "arca-import-only-1", aEnv);

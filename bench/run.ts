@@ -12,7 +12,7 @@
  * Needs root, Nix, nginx and wrk (installed from Debian when missing), and
  * cleans up its caches, store paths and servers also when it fails.
  */
-import { nixEnv } from "../tests/_run.ts";
+import { arcaArgs, nixEnv } from "../tests/_run.ts";
 import { arcaEnv, makeKey } from "../tests/_cache_fixture.ts";
 import { type BenchClosure, buildClosure, type ClosureSpec, deleteClosure } from "./_closure.ts";
 import { killMeasuredChildren, machineInfo, sh } from "./_lib.ts";
@@ -46,7 +46,6 @@ const outAt = Deno.args.indexOf("--out");
 const RESULTS = outAt >= 0
   ? Deno.args[outAt + 1]
   : new URL("./RESULTS.md", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Installs nginx and wrk from Debian when missing, without letting nginx start as a service. */
 async function ensureBaselines(): Promise<void> {
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
   cleanups.push(() => Deno.remove(nix.XDG_CACHE_HOME, { recursive: true }));
   const aEnv = arcaEnv(nix, work, `${work}/unused-cache`);
   // Warm Deno's module cache so the first timed `deno run` does not pay for it.
-  await sh(Deno.execPath(), ["run", "-A", "--quiet", `${ROOT}main.ts`, "--version"], { env: aEnv });
+  await sh(Deno.execPath(), arcaArgs(["--version"]), { env: aEnv });
   const key = await makeKey(work, "arca-bench-1", aEnv);
 
   log(

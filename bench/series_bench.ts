@@ -18,6 +18,7 @@ import { deleteStore } from "./_closure.ts";
 import { sh, stats } from "./_lib.ts";
 import type { Row } from "./_report.ts";
 import { arcaImport, type ImportSetup, nixCopy } from "./import_bench.ts";
+import { arcaArgs } from "../tests/_run.ts";
 
 export interface SeriesSetup {
   /** Bytes of files in v1. */
@@ -159,14 +160,14 @@ export async function benchSeries(s: SeriesSetup): Promise<{ rows: Row[]; note: 
   s.cleanups.push(() => Deno.remove(flatDir, { recursive: true }).catch(() => {}));
   const arcaStored = async () =>
     (JSON.parse(
-      await sh(Deno.execPath(), [
-        "run",
-        "-A",
-        "--quiet",
-        new URL("../main.ts", import.meta.url).pathname,
-        "status",
-        "--json",
-      ], { env: { ...s.arcaEnv, ARCA_DIR: arcaDir } }),
+      await sh(
+        Deno.execPath(),
+        arcaArgs([
+          "status",
+          "--json",
+        ]),
+        { env: { ...s.arcaEnv, ARCA_DIR: arcaDir } },
+      ),
     ) as { storedBytes: number }).storedBytes;
 
   const built: string[] = [];

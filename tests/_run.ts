@@ -4,6 +4,8 @@
  * (no substituters, fresh XDG cache) as PROTOCOL.md describes.
  */
 
+import { denoRunArgs } from "../lib/cli/runtime_flags.ts";
+
 export interface RunResult {
   code: number;
   stdout: string;
@@ -49,9 +51,14 @@ export async function runOk(cmd: string, args: string[], opts: RunOptions = {}):
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** The `deno` arguments that start arca the way its launchers do, then `args`. */
+export function arcaArgs(args: string[]): string[] {
+  return [...denoRunArgs(`${ROOT}main.ts`), ...args];
+}
+
 /** Runs `arca` (through `deno run`) with the given args and extra environment. */
 export function arca(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(Deno.execPath(), ["run", "-A", "--quiet", `${ROOT}main.ts`, ...args], opts);
+  return run(Deno.execPath(), arcaArgs(args), opts);
 }
 
 /** A fresh temporary directory, removed by the returned `cleanup`. */

@@ -2,7 +2,7 @@
  * Starts a real `arca serve` on a free loopback port for a test, and stops
  * it (by its PID) when the test is done.
  */
-const ROOT = new URL("..", import.meta.url).pathname;
+import { arcaArgs } from "./_run.ts";
 
 export interface Server {
   url: string;
@@ -12,7 +12,7 @@ export interface Server {
 
 export async function startServer(args: string[], env: Record<string, string>): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", `${ROOT}main.ts`, "serve", "--bind", "127.0.0.1:0", ...args],
+    args: arcaArgs(["serve", "--bind", "127.0.0.1:0", ...args]),
     env,
     stdout: "piped",
     stderr: "piped",

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { arca, buildPath, nixEnv, tempDir } from "./_run.ts";
+import { arca, arcaArgs, buildPath, nixEnv, tempDir } from "./_run.ts";
 import { arcaEnv } from "./_cache_fixture.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
@@ -17,7 +17,6 @@ import { type Decompression, decompressStream } from "../lib/compress/mod.ts";
 import { encodeNix32 } from "../lib/encoding/mod.ts";
 import { formatHash } from "../lib/hash/mod.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("ARCA_CRASH_RUNS") ?? 50);
 const BUDGET_MS = Number(Deno.env.get("ARCA_CRASH_BUDGET_MS") ?? 75_000);
 
@@ -59,7 +58,7 @@ Deno.test("SIGKILL during import and gc never breaks the cache", async () => {
         ? ["gc", "--grace", "0s", "--max-size", `${Math.floor(Math.random() * 6_000_000)}`]
         : ["import-closure", "--compression", Math.random() < 0.8 ? "zstd" : "none", pick(tops)];
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", `${ROOT}main.ts`, ...args],
+        args: arcaArgs(args),
         env,
         stdout: "null",
         stderr: "piped",

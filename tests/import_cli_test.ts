@@ -4,7 +4,7 @@
  * progress on a terminal.
  */
 import assert from "node:assert/strict";
-import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
+import { arca, arcaArgs, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { arcaEnv } from "./_cache_fixture.ts";
 
 Deno.test("import refuses a path whose references are not cached, and says what to do", async () => {
@@ -118,8 +118,7 @@ Deno.test("import-closure draws a progress bar on a terminal", async () => {
       "mkdir $out; head -c 3000000 /dev/urandom > $out/f",
       nix,
     );
-    const main = new URL("../main.ts", import.meta.url).pathname;
-    const cmd = `${Deno.execPath()} run -A --quiet ${main} import-closure ${p}`;
+    const cmd = [Deno.execPath(), ...arcaArgs(["import-closure", p])].join(" ");
     const r = await run("script", ["-qec", cmd, "/dev/null"], { env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\[#+\.*\] \d+\/1 paths .*\/s {2}ETA \d+s/);
