@@ -4,7 +4,16 @@
  * progress on a terminal.
  */
 import assert from "node:assert/strict";
-import { arca, arcaArgs, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
+import {
+  arca,
+  arcaArgs,
+  buildPath,
+  deleteStorePaths,
+  nixEnv,
+  run,
+  runOk,
+  tempDir,
+} from "./_run.ts";
 import { arcaEnv } from "./_cache_fixture.ts";
 
 Deno.test("import refuses a path whose references are not cached, and says what to do", async () => {

@@ -29,7 +29,6 @@ import { PackWriter } from "../blob/pack_writer.ts";
 import type { MetaStore, NarFileCommit, PathCommit } from "../kv/meta_store.ts";
 import type { ChunkLocation } from "../kv/records.ts";
 import { type BatchChunk, type IngestResult, ingestStart } from "./ingest_chunks.ts";
-import { encodeManifest } from "./manifest.ts";
 import { buildNarinfo, checkExpected } from "./publish_helpers.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
 import type { ImportOptions } from "./import_path.ts";
@@ -235,7 +234,7 @@ async function commitItems(
         writeFileAtomic(
           deps.layout.tmp,
           manifestPath(deps.layout, f),
-          encodeManifest(files.get(f)!.res.manifest),
+          files.get(f)!.res.manifest.encode(),
         )
       ),
     );
@@ -290,7 +289,7 @@ function prepare(it: Pending, opts: ImportOptions, now: number) {
       compression: opts.compression,
       fileSize: res.fileSize,
       narSize: res.narSize,
-      chunks: res.manifest.chunks.length,
+      chunks: res.manifest.count,
       createdAt: now,
     },
     newChunks: res.newChunks.length,

@@ -24,7 +24,7 @@ import type { ChunkLocation } from "../kv/records.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
 import { PackWriter } from "../blob/pack_writer.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
-import type { ChunkRef, Manifest } from "./manifest.ts";
+import { ManifestBuilder } from "./manifest.ts";
 import { encodeHex } from "../encoding/hex.ts";
 
 export interface IngestDeps {
@@ -49,11 +49,31 @@ export interface IngestDeps {
 
 /**
  * A chunk an earlier NAR of the batch stores. Its place is known once that
- * NAR appends it (NARs overlap); undefined if that NAR failed first.
+ * NAR appends it (NARs overlap); undefined if that NAR failed first. A
+ * promise is made only for a NAR that waits on it: most chunks are never
+ * waited on, and one promise per chunk was much of an import's heap.
  */
-export interface BatchChunk {
-  ulen: number;
-  placed: Promise<ChunkLocation | undefined>;
+export class BatchChunk {
+  #settled = false;
+  #loc: ChunkLocation | undefined;
+  #waiters: ((loc: ChunkLocation | undefined) => void)[] | undefined;
+
+  constructor(readonly ulen: number) {}
+
+  /** Records where the chunk went (undefined: nowhere); only the first call counts. */
+  settle(loc: ChunkLocation | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#loc = loc;
+    for (const w of this.#waiters ?? []) w(loc);
+    this.#waiters = undefined;
+  }
+
+  /** Resolves with where the chunk went, once it is known. */
+  placed(): Promise<ChunkLocation | undefined> {
+    if (this.#settled) return Promise.resolve(this.#loc);
+    return new Promise((resolve) => (this.#waiters ??= []).push(resolve));
+  }
 }
 
 export interface IngestOptions {
@@ -68,7 +88,7 @@ export interface IngestResult {
   narSize: number;
   fileHash: Uint8Array;
   fileSize: number;
-  manifest: Manifest;
+  manifest: ManifestBuilder;
   /** Chunks this NAR added; to be indexed once the pack is sealed. */
   newChunks: { id: Uint8Array; loc: ChunkLocation }[];
   /** Compressed bytes of `newChunks`: what storing this NAR added. */
@@ -110,7 +130,7 @@ export async function ingestStart(
   const chunker = new Chunker();
   const pack = deps.pack ?? new PackWriter(deps.layout);
   const batchFresh = deps.fresh;
-  const manifest: Manifest = { compression: opts.compression, chunks: [] };
+  const manifest = new ManifestBuilder(opts.compression);
   const newChunks: { id: Uint8Array; loc: ChunkLocation }[] = [];
   // Chunks first seen in this NAR, so a repeat inside it is stored once.
   const fresh = new Map<string, Slot>();
@@ -124,7 +144,7 @@ export async function ingestStart(
   const placed = (slot: Slot, loc: ChunkLocation, bytes: Uint8Array) => {
     fileHasher.update(bytes);
     fileSize += bytes.length;
-    manifest.chunks.push({ id: slot.id, ...loc } satisfies ChunkRef);
+    manifest.add(slot.id, loc);
   };
 
   // Appends the oldest slot's bytes in NAR order: pack, FileHash, manifest.
@@ -156,18 +176,20 @@ export async function ingestStart(
       };
       newChunks.push({ id: slot.id, loc: slot.loc });
       newBytes += stored.length;
-      slot.placed?.(slot.loc);
+      slot.shared?.settle(slot.loc);
+      slot.shared = undefined;
     }
     fileHasher.update(stored);
     fileSize += stored.length;
     slot.release?.();
     slot.release = undefined;
-    manifest.chunks.push({ id: slot.id, ...slot.loc } satisfies ChunkRef);
+    slot.elsewhere = undefined;
+    manifest.add(slot.id, slot.loc);
   };
 
   const take = async (chunks: Uint8Array[]) => {
     if (chunks.length === 0) return;
-    const ids = chunks.map((c) => new Uint8Array(createHash("sha256").update(c).digest()));
+    const ids = chunks.map(chunkId);
     const known = deps.lookup
       ? deps.lookup(ids)
       : deps.meta
@@ -184,7 +206,8 @@ export async function ingestStart(
       if (first) {
         // A repeat inside this NAR: same place as the first copy, whose
         // stored bytes are read back for FileHash rather than made again.
-        slot = { id, ulen: first.ulen, copyOf: first };
+        slot = new Slot(id, first.ulen);
+        slot.copyOf = first;
       } else {
         const inBatch = batchFresh?.get(key);
         const loc = known[i];
@@ -192,19 +215,21 @@ export async function ingestStart(
         if (inBatch) {
           // Stored by an earlier NAR of this batch, in the unsealed pack: its
           // bytes are made again for FileHash (compression is deterministic).
-          slot = { id, ulen: inBatch.ulen, elsewhere: inBatch.placed };
+          slot = new Slot(id, inBatch.ulen);
+          slot.elsewhere = inBatch.placed();
           toCompress.push(chunks[i]);
           waiting.push(slot);
         } else if (intact) {
-          slot = { id, ulen: loc.ulen, stored: loc };
+          slot = new Slot(id, loc.ulen);
+          slot.stored = loc;
         } else {
-          slot = { id, ulen: chunks[i].length };
+          slot = new Slot(id, chunks[i].length);
           // Without a chunk index (filesystem backend) the pack is the NAR
           // file itself: a repeat is appended again, so it is not looked up.
           if (deps.meta) fresh.set(key, slot);
           if (batchFresh) {
-            const where = new Promise<ChunkLocation | undefined>((r) => slot.placed = r);
-            batchFresh.set(key, { ulen: slot.ulen, placed: where });
+            slot.shared = new BatchChunk(slot.ulen);
+            batchFresh.set(key, slot.shared);
           }
           toCompress.push(chunks[i]);
           waiting.push(slot);
@@ -271,30 +296,53 @@ export async function ingestStart(
 
   async function fail(): Promise<void> {
     // NARs waiting for a chunk this one will not append now store it themselves.
-    for (const s of fresh.values()) s.placed?.(s.loc);
+    for (const s of fresh.values()) s.shared?.settle(s.loc);
     // Let in-flight compressions finish quietly before dropping the pack.
     await Promise.allSettled(queue.map((s) => s.bytes));
     if (!deps.pack) pack.abort();
   }
 }
 
-interface Slot {
-  id: Uint8Array;
-  ulen: number;
+/**
+ * One chunk of the NAR on its way to the pack. A class so every slot has
+ * the same shape from the start: slots of new chunks live until the NAR is
+ * stored (a repeat may point at them), and properties added later cost a
+ * separate property array per slot.
+ */
+class Slot {
   /** The stored bytes until the slot is settled. */
-  bytes?: Promise<Uint8Array>;
+  bytes: Promise<Uint8Array> | undefined = undefined;
   /** Where a new chunk's bytes went, once appended. */
-  loc?: ChunkLocation;
+  loc: ChunkLocation | undefined = undefined;
   /** Where a chunk stored before this run is (its bytes are read again when settled). */
-  stored?: ChunkLocation;
+  stored: ChunkLocation | undefined = undefined;
   /** The first slot of this NAR with the same chunk (its bytes are read back when settled). */
-  copyOf?: Slot;
+  copyOf: Slot | undefined = undefined;
   /** Where another NAR of the batch stores this chunk (undefined: store it here). */
-  elsewhere?: Promise<ChunkLocation | undefined>;
+  elsewhere: Promise<ChunkLocation | undefined> | undefined = undefined;
   /** Says this slot is done with its compressed bytes. */
-  release?: () => void;
-  /** Tells NARs of the batch that wait for this chunk where it went. */
-  placed?: (loc: ChunkLocation | undefined) => void;
+  release: (() => void) | undefined = undefined;
+  /** Tells NARs of the batch that wait for this chunk where it went, until it is placed. */
+  shared: BatchChunk | undefined = undefined;
+
+  constructor(readonly id: Uint8Array, readonly ulen: number) {}
+}
+
+/** Chunk ids are cut from shared slabs: an ArrayBuffer per 32-byte id cost ~200 bytes more. */
+const ID_SLAB = 32 * 2048;
+let idSlab = new Uint8Array(ID_SLAB);
+let idUsed = 0;
+
+/** The chunk's id (its sha256), as a view into the current slab. */
+function chunkId(chunk: Uint8Array): Uint8Array {
+  if (idUsed === ID_SLAB) {
+    idSlab = new Uint8Array(ID_SLAB);
+    idUsed = 0;
+  }
+  const id = idSlab.subarray(idUsed, idUsed + 32);
+  id.set(createHash("sha256").update(chunk).digest());
+  idUsed += 32;
+  return id;
 }
 
 /** Chunks of one NAR waiting to be appended in order. */

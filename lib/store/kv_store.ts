@@ -20,7 +20,7 @@ import { PackReader } from "../blob/pack_reader.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
-import { decodeManifest, encodeManifest, type Manifest } from "./manifest.ts";
+import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
 import { narExtents } from "./nar_extents.ts";
 import { extentStream } from "./extent_stream.ts";
@@ -125,7 +125,7 @@ export class KvStore implements Store {
       await writeFileAtomic(
         this.layout.tmp,
         manifestPath(this.layout, fileHash32),
-        encodeManifest(res.manifest),
+        res.manifest.encode(),
       );
     }
     await this.meta.putChunks(opts.compression, res.newChunks);

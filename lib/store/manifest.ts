@@ -13,6 +13,7 @@
  * memory speed; the sha256 is the chunk's identity for dedup and `verify`.
  */
 import type { Compression } from "../compress/mod.ts";
+import type { ChunkLocation } from "../kv/records.ts";
 
 export interface ChunkRef {
   id: Uint8Array;
@@ -33,32 +34,69 @@ const METHODS: Compression[] = ["none", "zstd", "xz"];
 const ENTRY = 32 + 4 + 8 + 4 + 4 + 4;
 
 export function encodeManifest(m: Manifest): Uint8Array {
-  const packs = [...new Set(m.chunks.map((c) => c.pack))];
-  const index = new Map(packs.map((p, i) => [p, i]));
-  const enc = new TextEncoder();
-  const head = 8 + 1 + 4 + 4 + packs.reduce((n, p) => n + 1 + p.length, 0);
-  const out = new Uint8Array(head + m.chunks.length * ENTRY);
-  const dv = new DataView(out.buffer);
-  out.set(enc.encode(MAGIC), 0);
-  out[8] = METHODS.indexOf(m.compression);
-  dv.setUint32(9, packs.length, true);
-  dv.setUint32(13, m.chunks.length, true);
-  let o = 17;
-  for (const p of packs) {
-    out[o++] = p.length;
-    out.set(enc.encode(p), o);
-    o += p.length;
+  const b = new ManifestBuilder(m.compression);
+  for (const c of m.chunks) b.add(c.id, c);
+  return b.encode();
+}
+
+/**
+ * Builds a manifest's bytes one chunk at a time, keeping each entry in its
+ * encoded form (56 bytes): an import of a 1 GiB NAR adds ~16k chunks, which as
+ * `ChunkRef` objects held ~15 MiB of heap until the end of the import.
+ */
+export class ManifestBuilder {
+  #packs = new Map<string, number>();
+  #entries = new Uint8Array(64 * ENTRY);
+  #view = new DataView(this.#entries.buffer);
+  #count = 0;
+
+  constructor(readonly compression: Compression) {}
+
+  /** Chunks added so far. */
+  get count(): number {
+    return this.#count;
   }
-  for (const c of m.chunks) {
-    out.set(c.id, o);
-    dv.setUint32(o + 32, index.get(c.pack)!, true);
-    dv.setBigUint64(o + 36, BigInt(c.offset), true);
-    dv.setUint32(o + 44, c.clen, true);
-    dv.setUint32(o + 48, c.ulen, true);
-    dv.setUint32(o + 52, c.crc >>> 0, true);
-    o += ENTRY;
+
+  /** Appends the chunk `id` stored at `loc` (both copied). */
+  add(id: Uint8Array, loc: ChunkLocation): void {
+    let p = this.#packs.get(loc.pack);
+    if (p === undefined) this.#packs.set(loc.pack, p = this.#packs.size);
+    if ((this.#count + 1) * ENTRY > this.#entries.length) {
+      const grown = new Uint8Array(this.#entries.length * 2);
+      grown.set(this.#entries);
+      this.#entries = grown;
+      this.#view = new DataView(grown.buffer);
+    }
+    const o = this.#count++ * ENTRY;
+    const dv = this.#view;
+    this.#entries.set(id, o);
+    dv.setUint32(o + 32, p, true);
+    dv.setBigUint64(o + 36, BigInt(loc.offset), true);
+    dv.setUint32(o + 44, loc.clen, true);
+    dv.setUint32(o + 48, loc.ulen, true);
+    dv.setUint32(o + 52, loc.crc >>> 0, true);
   }
-  return out;
+
+  /** The manifest file's bytes. */
+  encode(): Uint8Array {
+    const enc = new TextEncoder();
+    const packs = [...this.#packs.keys()].map((p) => enc.encode(p));
+    const head = 8 + 1 + 4 + 4 + packs.reduce((n, p) => n + 1 + p.length, 0);
+    const out = new Uint8Array(head + this.#count * ENTRY);
+    const dv = new DataView(out.buffer);
+    out.set(enc.encode(MAGIC), 0);
+    out[8] = METHODS.indexOf(this.compression);
+    dv.setUint32(9, packs.length, true);
+    dv.setUint32(13, this.#count, true);
+    let o = 17;
+    for (const p of packs) {
+      out[o++] = p.length;
+      out.set(p, o);
+      o += p.length;
+    }
+    out.set(this.#entries.subarray(0, this.#count * ENTRY), o);
+    return out;
+  }
 }
 
 /** Parses a manifest; throws `RangeError` naming the defect if the file is damaged. */

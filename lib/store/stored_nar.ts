@@ -41,7 +41,7 @@ export async function recordStoredNar(
       compression,
       fileSize: res.fileSize,
       narSize: res.narSize,
-      chunks: res.manifest.chunks.length,
+      chunks: res.manifest.count,
       createdAt: Date.now(),
     },
     ...added,
