@@ -4,7 +4,7 @@
  * (no substituters, fresh XDG cache) as PROTOCOL.md describes.
  */
 
-import { denoRunArgs } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
 
 export interface RunResult {
   code: number;
@@ -53,7 +53,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The `deno` arguments that start arca the way its launchers do, then `args`. */
 export function arcaArgs(args: string[]): string[] {
-  return [...denoRunArgs(`${ROOT}main.ts`), ...args];
+  return ["run", "-A", "--quiet", `--v8-flags=${V8_FLAGS}`, `${ROOT}main.ts`, ...args];
 }
 
 /** Runs `arca` (through `deno run`) with the given args and extra environment. */

@@ -17,8 +17,3 @@
  * inside the program.
  */
 export const V8_FLAGS = "--optimize-for-size";
-
-/** The `deno run` arguments that start `main.ts` with `V8_FLAGS`. */
-export function denoRunArgs(mainTs: string): string[] {
-  return ["run", "-A", "--quiet", `--v8-flags=${V8_FLAGS}`, mainTs];
-}
