@@ -22,7 +22,7 @@ import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
-import { narExtents } from "./nar_extents.ts";
+import { narExtents, packEnds } from "./nar_extents.ts";
 import { extentStream } from "./extent_stream.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
@@ -255,9 +255,7 @@ export class KvStore implements Store {
 
   /** Returns which pack is missing or too short for a NAR's chunks, or undefined. */
   #checkLengths(m: Manifest): string | undefined {
-    const need = new Map<string, number>();
-    for (const c of m.chunks) need.set(c.pack, Math.max(need.get(c.pack) ?? 0, c.offset + c.clen));
-    for (const [pack, end] of need) {
+    for (const [pack, end] of packEnds(m)) {
       if ((this.packs.size(pack)) < end) {
         return `pack ${pack} is missing or shorter than ${end}`;
       }

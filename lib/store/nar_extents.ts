@@ -32,3 +32,21 @@ export function narExtents(m: Manifest): Extent[] {
   memo.set(m, out);
   return out;
 }
+
+const endsMemo = new WeakMap<Manifest, Map<string, number>>();
+
+/**
+ * How long each pack the NAR uses must be: checked on every download, so
+ * made once per manifest object from its extents rather than per request
+ * from its chunks (16k of them for a 1 GiB NAR).
+ */
+export function packEnds(m: Manifest): Map<string, number> {
+  let ends = endsMemo.get(m);
+  if (ends) return ends;
+  ends = new Map();
+  for (const e of narExtents(m)) {
+    ends.set(e.pack, Math.max(ends.get(e.pack) ?? 0, e.offset + e.length));
+  }
+  endsMemo.set(m, ends);
+  return ends;
+}
