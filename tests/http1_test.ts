@@ -5,9 +5,11 @@ import {
   ChunkedDecoder,
   findHeadEnd,
   formatResponseHead,
+  HeadParser,
   httpDate,
   HttpError,
   parseRequestHead,
+  type RequestHead,
 } from "../lib/http1/mod.ts";
 
 const enc = new TextEncoder();
@@ -118,6 +120,81 @@ Deno.test("any bytes as a head: an HttpError or a result, nothing else", () => {
   );
 });
 
+/** The outcome of a parse: the head, or the refusal's status and message. */
+function outcome(parse: () => RequestHead): RequestHead | string {
+  try {
+    return parse();
+  } catch (e) {
+    if (!(e instanceof HttpError)) throw e;
+    return `${e.status} ${e.message}`;
+  }
+}
+
+Deno.test("a connection's head parser agrees with parseRequestHead on any sequence", () => {
+  // Few field blocks, so they repeat (the parser's shortcut), and request
+  // lines near the edges of what the shortcut takes.
+  const line = fc.tuple(
+    fc.constantFrom("GET", "HEAD", "POST", "PUT", "G(T", "", "get", "GET\xff"),
+    fc.constantFrom(
+      "/x.narinfo",
+      "/nar/a.nar.zst?q=1",
+      "http://h:1/a",
+      "*",
+      "",
+      "/a b",
+      "/\xe9",
+      "/\x7f",
+    ),
+    fc.constantFrom("HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 ", "HTTP/1.", "HTTP/1.1\r"),
+  ).map(([m, t, v]) => `${m} ${t} ${v}\r\n`);
+  const block = fc.constantFrom(
+    "host: a\r\n\r\n",
+    "Host: 127.0.0.1:5555\r\nUser-Agent: curl/7.83.1 Nix/2.8.0\r\nAccept: */*\r\n\r\n",
+    "host: a\r\nconnection: close\r\n\r\n",
+    "host: a\r\ncontent-length: 5\r\n\r\n",
+    "host: a\r\ntransfer-encoding: chunked\r\n\r\n",
+    "host: a\r\nexpect: 100-continue\r\n\r\n",
+    "connection: keep-alive\r\n\r\n",
+    "\r\n",
+    "host: a\r\nx: \xc3\xa9\r\n\r\n",
+    "host: a\r\n folded\r\n\r\n",
+  );
+  const heads = fc.array(fc.tuple(line, block).map(([l, b]) => latin1Bytes(l + b)), {
+    minLength: 1,
+    maxLength: 12,
+  });
+  fc.assert(
+    fc.property(heads, (seq) => {
+      const parser = new HeadParser();
+      for (const bytes of seq) {
+        assert.deepEqual(
+          outcome(() => parser.parse(padded(bytes), 3, bytes.length + 3)),
+          outcome(() => parseRequestHead(bytes)),
+        );
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("the head parser reads only the request line when the fields repeat", () => {
+  const p = new HeadParser();
+  const parser = { parse: (b: Uint8Array) => p.parse(b, 0, b.length) };
+  const fields = "Host: h\r\nAccept: */*\r\n\r\n";
+  const first = parser.parse(enc.encode(`GET /a HTTP/1.1\r\n${fields}`));
+  const second = parser.parse(enc.encode(`HEAD /b?x HTTP/1.1\r\n${fields}`));
+  // The same field list object is the shortcut's trace: the fields were not parsed again.
+  assert.equal(second.headers, first.headers);
+  assert.deepEqual([second.method, second.target, second.path], ["HEAD", "/b?x", "/b"]);
+  const changed = parser.parse(enc.encode(`GET /c HTTP/1.1\r\nHost: h\r\nAccept: x\r\n\r\n`));
+  assert.notEqual(changed.headers, first.headers);
+  assert.deepEqual(changed.headers, [["host", "h"], ["accept", "x"]]);
+  // A version other than the remembered one is parsed in full (its fields mean other things).
+  const old = parser.parse(enc.encode(`GET /c HTTP/1.0\r\nHost: h\r\nAccept: x\r\n\r\n`));
+  assert.notEqual(old.headers, changed.headers);
+  assert.equal(old.keepAlive, false);
+});
+
 Deno.test("findHeadEnd finds the first CRLF CRLF within bounds", () => {
   const b = enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\nNEXT\r\n\r\n");
   assert.equal(findHeadEnd(b, 0, b.length), 27);
@@ -205,5 +282,16 @@ function join(parts: Uint8Array[]): Uint8Array {
     out.set(p, o);
     o += p.length;
   }
+  return out;
+}
+
+function latin1Bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+/** `bytes` with bytes before and after, as a head sits in a connection's buffer. */
+function padded(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 6).fill(32);
+  out.set(bytes, 3);
   return out;
 }

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { NIX32_ALPHABET } from "../lib/encoding/nix32.ts";
 import {
   formatStorePath,
+  HashPartMap,
   isValidHashPart,
   parseStorePath,
   parseStorePathBase,
@@ -81,6 +82,45 @@ Deno.test("store path: isValidHashPart", () => {
   ) {
     assert.equal(isValidHashPart(bad), false, bad);
   }
+});
+
+Deno.test("store path: HashPartMap behaves as a Map, also when prefixes collide", () => {
+  // Few keys under two shared six-character prefixes: chains, and keys that come back.
+  const keys = ["000000", "zzzzzz"].flatMap((p) =>
+    ["a", "b", "c", "d"].map((c) => p + c.repeat(25) + "1")
+  );
+  const key = fc.constantFrom(...keys);
+  const op = fc.oneof(
+    fc.tuple(fc.constant("set" as const), key, fc.nat()),
+    fc.tuple(fc.constant("delete" as const), key, fc.constant(0)),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), fc.array(key, { maxLength: 10 }), (ops, asks) => {
+      const m = new HashPartMap<number>();
+      const ref = new Map<string, number>();
+      for (const [what, k, v] of ops) {
+        if (what === "set") {
+          m.set(k, v);
+          ref.set(k, v);
+        } else {
+          assert.equal(m.delete(k), ref.delete(k));
+        }
+        assert.equal(m.size, ref.size);
+      }
+      for (const k of [...ref.keys(), ...asks]) {
+        assert.equal(m.get(k), ref.get(k));
+        // Found inside a longer text without cutting it out.
+        assert.equal(m.get(`/${k}.narinfo`, 1), ref.get(k));
+      }
+    }),
+    { numRuns: 500 },
+  );
+  const m = new HashPartMap<string>();
+  m.set(H, "x");
+  assert.equal(m.get(H.slice(0, 31)), undefined);
+  assert.equal(m.get(`/${H}`, 2), undefined);
+  assert.equal(m.get(H.slice(0, 31) + "e"), undefined, "a character outside nix32");
+  assert.throws(() => m.set("abc", "y"), RangeError);
 });
 
 Deno.test("store path: parsers throw only StorePathError on arbitrary strings", () => {

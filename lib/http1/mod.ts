@@ -6,5 +6,6 @@
 export { HttpError } from "./http_error.ts";
 export { findHeadEnd } from "./head_end.ts";
 export { MAX_HEADERS, parseRequestHead, type RequestHead } from "./request_head.ts";
+export { HeadParser } from "./head_parser.ts";
 export { ChunkedDecoder, type ChunkedPush } from "./chunked_decoder.ts";
 export { formatResponseHead, httpDate, reasonPhrase } from "./response_head.ts";

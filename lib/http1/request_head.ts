@@ -13,7 +13,7 @@ export interface RequestHead {
   path: string;
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   minor: 0 | 1;
-  /** Field names lowercased, in order; values trimmed. */
+  /** Field names lowercased, in order; values trimmed. Shared between heads: do not change. */
   headers: [string, string][];
   /** Declared body length; -1 when there is none (or it is chunked). */
   contentLength: number;
@@ -185,7 +185,7 @@ function parseContentLength(value: string): number {
 }
 
 /** The path part of an origin-form or absolute-form target; "" when it has none. */
-function pathOfTarget(target: string): string {
+export function pathOfTarget(target: string): string {
   let s = 0;
   if (target[0] !== "/") {
     const scheme = /^https?:\/\/[^/?#]*/i.exec(target);
@@ -201,7 +201,7 @@ function pathOfTarget(target: string): string {
   return path[0] === "/" ? path : "";
 }
 
-function latin1(bytes: Uint8Array): string {
+export function latin1(bytes: Uint8Array): string {
   let s = "";
   // In slices: fromCharCode.apply has an argument count limit.
   for (let i = 0; i < bytes.length; i += 8192) {

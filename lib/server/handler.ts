@@ -67,8 +67,8 @@ export function createHandler(
         if (!isValidHashPart(hashPart)) return notFound();
         const head = method === "HEAD";
         if (index.live) {
-          const bytes = index.peek(hashPart);
-          return bytes ? narinfoResponse(hashPart, bytes, head) : notFound();
+          const entry = index.peek(hashPart);
+          return entry ? narinfoResponse(hashPart, entry.body, head) : notFound();
         }
         return index.get(hashPart).then((b) => b ? narinfoResponse(hashPart, b, head) : notFound());
       }

@@ -12,7 +12,7 @@
  */
 import { concatBytes } from "../encoding/mod.ts";
 import { ChunkedDecoder, findHeadEnd, formatResponseHead, HttpError } from "../http1/mod.ts";
-import { parseRequestHead, type RequestHead } from "../http1/mod.ts";
+import { HeadParser, type RequestHead } from "../http1/mod.ts";
 
 export interface HttpApp {
   /**
@@ -59,6 +59,7 @@ const COALESCE = 16384;
 const enc = new TextEncoder();
 const CONTINUE = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const pool: ArrayBuffer[] = [];
+const NOTHING = new Uint8Array(0);
 
 export class HttpConnection {
   #buf = new Uint8Array(INITIAL_BUFFER);
@@ -77,8 +78,11 @@ export class HttpConnection {
   /** A write started but not awaited (quick answers), which the next write waits for. */
   #pending: Promise<void> | undefined;
   #inFlight = false;
+  /** The quick answer `#pending` is writing. */
+  #sending: Uint8Array = NOTHING;
   /** Bytes of the unfinished head already searched for its end. */
   #scanned = 0;
+  #heads = new HeadParser();
 
   constructor(
     private conn: Deno.TcpConn,
@@ -180,7 +184,7 @@ export class HttpConnection {
       }
       return undefined;
     }
-    const head = parseRequestHead(buf.subarray(this.#start, end));
+    const head = this.#heads.parse(buf, this.#start, end);
     this.#start = end;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     this.#scanned = 0;
@@ -409,20 +413,27 @@ export class HttpConnection {
   /** Starts a write without waiting for it (the caller checked none is in flight). */
   #send(bytes: Uint8Array): void {
     this.#inFlight = true;
-    const failed = () => {
-      this.#inFlight = false;
-      this.abort();
-    };
-    this.#pending = this.conn.write(bytes).then((n) => {
-      if (n === bytes.length) {
-        this.#inFlight = false;
-        return;
-      }
-      return this.#writeAll(bytes.subarray(n)).then(() => {
-        this.#inFlight = false;
-      }, failed);
-    }, failed);
+    this.#sending = bytes;
+    this.#pending = this.conn.write(bytes).then(this.#sent, this.#sendFailed);
   }
+
+  // Bound once per connection: closures made per answer would be garbage on the hottest path.
+  readonly #sent = (n: number): Promise<void> | undefined => {
+    const bytes = this.#sending;
+    this.#sending = NOTHING;
+    if (n === bytes.length) {
+      this.#inFlight = false;
+      return;
+    }
+    return this.#writeAll(bytes.subarray(n)).then(this.#sentRest, this.#sendFailed);
+  };
+  readonly #sentRest = (): void => {
+    this.#inFlight = false;
+  };
+  readonly #sendFailed = (): void => {
+    this.#inFlight = false;
+    this.abort();
+  };
 
   async #write(bytes: Uint8Array): Promise<void> {
     if (this.#inFlight) await this.#pending;

@@ -6,15 +6,25 @@
  * feed (filesystem) are asked directly.
  */
 import { formatNarinfo } from "../narinfo/mod.ts";
-import { parseStorePath } from "../store_path/mod.ts";
+import { HashPartMap, parseStorePath } from "../store_path/mod.ts";
 import type { Store } from "../store/store.ts";
 
 const enc = new TextEncoder();
 /** Re-read a little before the last change seen: clocks of processes differ slightly. */
 const OVERLAP_MS = 5_000;
 
+/** One narinfo in memory. */
+export class IndexEntry {
+  constructor(
+    /** The index's own key: handing this string on (access times) compares by identity. */
+    readonly hashPart: string,
+    /** The exact bytes to send. */
+    readonly body: Uint8Array<ArrayBuffer>,
+  ) {}
+}
+
 export class NarinfoIndex {
-  #map = new Map<string, Uint8Array<ArrayBuffer>>();
+  #map = new HashPartMap<IndexEntry>();
   #since = 0;
   #live: boolean;
   #refreshing: Promise<void> | undefined;
@@ -33,9 +43,13 @@ export class NarinfoIndex {
     return this.#live;
   }
 
-  /** The in-memory answer (only meaningful when `live`). */
-  peek(hashPart: string): Uint8Array<ArrayBuffer> | undefined {
-    return this.#map.get(hashPart);
+  /**
+   * The in-memory entry for the hash part `text[at, at + 32)` (only
+   * meaningful when `live`). Any text may be asked for: one that is not a
+   * valid hash part is simply not there.
+   */
+  peek(text: string, at = 0): IndexEntry | undefined {
+    return this.#map.get(text, at);
   }
 
   /** Loads everything and starts following changes until `signal` aborts. */
@@ -43,7 +57,7 @@ export class NarinfoIndex {
     if (!this.#live) return;
     const t0 = Date.now();
     for await (const info of this.store.list()) {
-      this.#map.set(parseStorePath(info.storePath).hashPart, enc.encode(formatNarinfo(info)));
+      this.#put(parseStorePath(info.storePath).hashPart, formatNarinfo(info));
     }
     this.#since = t0 - OVERLAP_MS;
     const refresh = () =>
@@ -55,7 +69,7 @@ export class NarinfoIndex {
 
   /** The narinfo bytes for a (validated) hash part, or undefined. */
   async get(hashPart: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    if (this.#live) return this.#map.get(hashPart);
+    if (this.#live) return this.#map.get(hashPart)?.body;
     const info = await this.store.getNarinfo(hashPart);
     return info && enc.encode(formatNarinfo(info));
   }
@@ -73,13 +87,17 @@ export class NarinfoIndex {
         const t0 = Date.now();
         for await (const ch of this.store.changes!(this.#since)) {
           const info = await this.store.getNarinfo(ch.hashPart);
-          if (info) this.#map.set(ch.hashPart, enc.encode(formatNarinfo(info)));
+          if (info) this.#put(ch.hashPart, formatNarinfo(info));
           else this.#map.delete(ch.hashPart);
         }
         this.#since = t0 - OVERLAP_MS;
       } while (this.#again);
     })().finally(() => this.#refreshing = undefined);
     return this.#refreshing;
+  }
+
+  #put(hashPart: string, narinfo: string): void {
+    this.#map.set(hashPart, new IndexEntry(hashPart, enc.encode(narinfo)));
   }
 
   /** Forgets a path at once (taken out of service by this process). */

@@ -7,9 +7,8 @@
  * through `createHandler` for anything that is not a plain GET or HEAD.
  */
 import { concatBytes } from "../encoding/mod.ts";
-import { isValidHashPart } from "../store_path/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
-import type { NarinfoIndex } from "./narinfo_index.ts";
+import type { IndexEntry, NarinfoIndex } from "./narinfo_index.ts";
 
 /** Fields of a narinfo answer (before Content-Length), shared with the handler. */
 export const NARINFO_FIELDS: [string, string][] = [
@@ -41,9 +40,10 @@ export function createQuickRoute(
   let missHead: Uint8Array = new Uint8Array();
   let infoGet: Uint8Array = new Uint8Array();
   let infoHead: Uint8Array = new Uint8Array();
-  // Whole hit responses, built at most once per path and second: the hot
-  // paths of a closure are asked for over and over.
-  let hits = new Map<string, { body: Uint8Array; res: Uint8Array }>();
+  // Whole hit responses, built at most once per entry and second: the hot
+  // paths of a closure are asked for over and over. Keyed by the entry
+  // object (identity): a narinfo changed in the index is a new entry.
+  let hits = new Map<IndexEntry, Uint8Array>();
   const rebuild = (d: string) => {
     date = d;
     hits = new Map();
@@ -71,16 +71,17 @@ export function createQuickRoute(
     if (!head && method !== "GET") return undefined;
     if (d !== date) rebuild(d);
     if (path.length === 41 && path.endsWith(".narinfo")) {
-      const hashPart = path.slice(1, 33);
-      const body = isValidHashPart(hashPart) ? index.peek(hashPart) : undefined;
-      if (!body) return head ? missHead : missGet;
-      deps.onAccess?.(hashPart);
+      // A malformed hash part is just not found.
+      const entry = index.peek(path, 1);
+      if (!entry) return head ? missHead : missGet;
+      deps.onAccess?.(entry.hashPart);
+      const { body } = entry;
       if (head) return enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
-      const hit = hits.get(hashPart);
-      // Compared by identity: a narinfo changed in the index (re-signed) is a new array.
-      if (hit?.body === body) return hit.res;
-      const res = concatBytes([enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body]);
-      hits.set(hashPart, { body, res });
+      let res = hits.get(entry);
+      if (!res) {
+        res = concatBytes([enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body]);
+        hits.set(entry, res);
+      }
       return res;
     }
     if (path === "/nix-cache-info") return head ? infoHead : infoGet;

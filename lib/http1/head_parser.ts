@@ -1,0 +1,91 @@
+/**
+ * Parses the request heads of one connection. Keep-alive clients (Nix's
+ * curl, wrk) send the same header fields with every request, so a head whose
+ * field block is byte-for-byte the previous head's needs only its request
+ * line read: the same bytes parse to the same fields, framing and Host. Any
+ * other head, and any request line out of the ordinary, goes through
+ * `parseRequestHead`, so the two paths cannot disagree. This saves the text
+ * decoding, the pattern match and a string per field on every request of the
+ * narinfo hot path.
+ */
+import { parseRequestHead, pathOfTarget, type RequestHead } from "./request_head.ts";
+
+const SP = 32;
+const CR = 13;
+const LF = 10;
+const VERSION = [72, 84, 84, 80, 47, 49, 46]; // "HTTP/1."
+// The fast path takes ASCII only, where UTF-8 and latin1 agree; the native decoder is the quicker.
+const ascii = new TextDecoder();
+
+// Method bytes (RFC 9110 token) and plain ASCII target bytes; anything else takes the full parse.
+const TOKEN_BYTE = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_BYTE[c.charCodeAt(0)] = 1;
+}
+
+export class HeadParser {
+  /** The previous head's field block (after its request line, with the final CRLF). */
+  #block = new Uint8Array(0);
+  #last: RequestHead | undefined;
+
+  /**
+   * Parses `buf[start, end)`, a whole head up to its CRLF CRLF (passed as
+   * bounds: a view per request would be garbage on the hot path); throws
+   * HttpError like `parseRequestHead`.
+   */
+  parse(buf: Uint8Array, start: number, end: number): RequestHead {
+    const repeat = this.#last && this.#repeat(buf, start, end, this.#last);
+    if (repeat) return repeat;
+    const bytes = buf.subarray(start, end);
+    const head = parseRequestHead(bytes);
+    this.#block = bytes.slice(bytes.indexOf(LF) + 1);
+    this.#last = head;
+    return head;
+  }
+
+  #repeat(buf: Uint8Array, start: number, end: number, last: RequestHead): RequestHead | undefined {
+    let i = start;
+    while (i < end && buf[i] !== SP) {
+      if (TOKEN_BYTE[buf[i]] !== 1) return undefined;
+      i++;
+    }
+    const methodEnd = i;
+    if (methodEnd === start || methodEnd === end) return undefined;
+    const targetStart = ++i;
+    while (i < end && buf[i] > SP && buf[i] < 127) i++;
+    const targetEnd = i;
+    // " HTTP/1.<minor>\r\n": the minor must be the previous head's, which shaped its fields.
+    if (targetEnd === targetStart || targetEnd + 11 > end || buf[i++] !== SP) return undefined;
+    for (const b of VERSION) if (buf[i++] !== b) return undefined;
+    if (buf[i++] !== 48 + last.minor || buf[i++] !== CR || buf[i++] !== LF) return undefined;
+    const block = this.#block;
+    if (end - i !== block.length) return undefined;
+    for (let k = 0; k < block.length; k++) if (buf[i + k] !== block[k]) return undefined;
+    const target = ascii.decode(buf.subarray(targetStart, targetEnd));
+    return {
+      method: methodOf(buf, start, methodEnd),
+      target,
+      path: pathOfTarget(target),
+      minor: last.minor,
+      headers: last.headers,
+      contentLength: last.contentLength,
+      chunked: last.chunked,
+      keepAlive: last.keepAlive,
+      expectContinue: last.expectContinue,
+      host: last.host,
+    };
+  }
+}
+
+/** The method as a string; the usual ones without building a new one. */
+function methodOf(buf: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n === 3 && buf[start] === 71 && buf[start + 1] === 69 && buf[start + 2] === 84) return "GET";
+  if (
+    n === 4 && buf[start] === 72 && buf[start + 1] === 69 && buf[start + 2] === 65 &&
+    buf[start + 3] === 68
+  ) {
+    return "HEAD";
+  }
+  return ascii.decode(buf.subarray(start, end));
+}
