@@ -13,8 +13,8 @@ const dec = new TextDecoder();
 
 /** A test app: /echo returns what it read; /stream streams; /quick is answered from bytes. */
 const app: HttpApp = {
-  quick: (method, path) =>
-    method === "GET" && path === "/quick"
+  quick: (buf, from, to, head) =>
+    !head && dec.decode(buf.subarray(from, to)) === "/quick"
       ? enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nquick")
       : undefined,
   handle: async (req) => {

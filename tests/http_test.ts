@@ -55,51 +55,86 @@ async function narinfoOf(server: Server, storePath: string): Promise<NarInfo> {
   return parseNarinfo(new TextDecoder().decode(body));
 }
 
+interface RawResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: Uint8Array;
+}
+
 /**
- * One request written by hand, so that the path reaches the server exactly
- * as given (no `..` or `%2e` normalisation). Returns status and headers.
+ * Requests written by hand on one connection, so that paths reach the
+ * server exactly as given (no `..` or `%2e` normalisation). Pipelined and
+ * kept alive unless `close`, when each goes on a connection of its own with
+ * `Connection: close` (the server's full path; kept-alive GET and HEAD
+ * requests take its quick path).
  */
-async function rawRequest(
+async function rawRequests(
   base: string,
-  method: string,
-  path: string,
-): Promise<{ status: number; headers: Map<string, string> }> {
+  requests: [method: string, path: string][],
+  close: boolean,
+): Promise<RawResponse[]> {
+  if (close) {
+    const out: RawResponse[] = [];
+    for (const r of requests) out.push(...await exchange(base, [r], "Connection: close\r\n"));
+    return out;
+  }
+  return await exchange(base, requests, "");
+}
+
+async function exchange(
+  base: string,
+  requests: [method: string, path: string][],
+  fields: string,
+): Promise<RawResponse[]> {
   const u = new URL(base);
   const conn = await Deno.connect({ hostname: u.hostname, port: Number(u.port) });
   try {
-    await conn.write(
-      new TextEncoder().encode(
-        `${method} ${path} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-    const chunks: Uint8Array[] = [];
+    const text = requests.map(([m, p]) => `${m} ${p} HTTP/1.1\r\nHost: ${u.host}\r\n${fields}\r\n`);
+    await conn.write(new TextEncoder().encode(text.join("")));
+    const out: RawResponse[] = [];
+    let got = new Uint8Array();
     const buf = new Uint8Array(65536);
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
+    while (out.length < requests.length && Date.now() < deadline) {
       const n = await conn.read(buf);
       if (n === null) break;
-      chunks.push(buf.slice(0, n));
+      const more = new Uint8Array(got.length + n);
+      more.set(got);
+      more.set(buf.subarray(0, n), got.length);
+      got = more;
+      // Take every whole response now in `got`.
+      for (;;) {
+        const end = got.findIndex((_, i) =>
+          got[i] === 13 && got[i + 1] === 10 && got[i + 2] === 13 && got[i + 3] === 10
+        );
+        if (end < 0) break;
+        const [statusLine, ...lines] = new TextDecoder().decode(got.subarray(0, end)).split("\r\n");
+        const headers = new Map(
+          lines.map((
+            l,
+          ) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+        );
+        const bodyless = requests[out.length][0] === "HEAD";
+        const length = bodyless ? 0 : Number(headers.get("content-length") ?? 0);
+        if (got.length < end + 4 + length) break;
+        out.push({
+          status: Number(statusLine.split(" ")[1]),
+          headers,
+          body: got.slice(end + 4, end + 4 + length),
+        });
+        got = got.slice(end + 4 + length);
+      }
     }
-    const text = new TextDecoder().decode(
-      chunks.reduce((a, c) => {
-        const o = new Uint8Array(a.length + c.length);
-        o.set(a);
-        o.set(c, a.length);
-        return o;
-      }, new Uint8Array()),
-    );
-    const head = text.slice(0, text.indexOf("\r\n\r\n"));
-    const [statusLine, ...lines] = head.split("\r\n");
-    const status = Number(statusLine.split(" ")[1]);
-    const headers = new Map(
-      lines.map((
-        l,
-      ) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
-    );
-    return { status, headers };
+    assert.equal(out.length, requests.length, `answers to ${requests.map((r) => r.join(" "))}`);
+    return out;
   } finally {
     conn.close();
   }
+}
+
+/** One request on its own connection (`Connection: close`): status and headers. */
+async function rawRequest(base: string, method: string, path: string): Promise<RawResponse> {
+  return (await rawRequests(base, [[method, path]], true))[0];
 }
 
 function pathNamed(paths: string[], name: string): string {
@@ -304,6 +339,46 @@ Deno.test("arca serve speaks HTTP the way Nix and caches expect", async (t) => {
         }
         // The narinfo is still there, untouched by the PUT.
         assert.equal((await narinfoOf(server, small)).storePath, small);
+      },
+    );
+
+    await t.step(
+      "kept-alive requests (the quick path) get the answers the full path gives",
+      async () => {
+        const good = small.slice(11, 43);
+        const unknown = [...good].map((c) => NIX32[(NIX32.indexOf(c) + 1) % 32]).join("");
+        const targets = [
+          `/${good}.narinfo`,
+          `/${big.slice(11, 43)}.narinfo`,
+          `/${unknown}.narinfo`,
+          `/${good.toUpperCase()}.narinfo`,
+          `/${good.slice(0, 31)}e.narinfo`,
+          `/${good}.narinfx`,
+          `/${good}.narinfo?x=1`,
+          `/${good}.narinfo/`,
+          `/${good.slice(1)}.narinfo`,
+          "/nix-cache-info",
+          "/nix-cache-infx",
+          `/${bigInfo.url}`,
+        ];
+        const requests = targets.flatMap((p) => [["GET", p], ["HEAD", p]] as [string, string][]);
+        const full = await rawRequests(server.url, requests, true);
+        // Twice on one connection: the first head is parsed whole, the repeats are not.
+        const kept = await rawRequests(server.url, [...requests, ...requests], false);
+        const fields = ["content-type", "content-length", "cache-control"];
+        for (let i = 0; i < kept.length; i++) {
+          const want = full[i % requests.length];
+          const what = requests[i % requests.length].join(" ");
+          assert.equal(kept[i].status, want.status, what);
+          for (const f of fields) {
+            assert.equal(kept[i].headers.get(f), want.headers.get(f), `${what}: ${f}`);
+          }
+          assert.deepEqual(kept[i].body, want.body, what);
+        }
+        assert.deepEqual(
+          full.slice(0, 4).map((r) => r.status),
+          [200, 200, 200, 200],
+        );
       },
     );
 

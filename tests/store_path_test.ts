@@ -16,6 +16,7 @@ import {
 } from "../lib/store_path/mod.ts";
 import { buildPath, nixEnv, run } from "./_run.ts";
 
+const enc = new TextEncoder();
 const H = "149l973n7cyj6mxqljgs8vbbn7q2jm7s";
 
 const arbHashPart = fc.array(fc.constantFrom(...NIX32_ALPHABET.split("")), {
@@ -109,8 +110,8 @@ Deno.test("store path: HashPartMap behaves as a Map, also when prefixes collide"
       }
       for (const k of [...ref.keys(), ...asks]) {
         assert.equal(m.get(k), ref.get(k));
-        // Found inside a longer text without cutting it out.
-        assert.equal(m.get(`/${k}.narinfo`, 1), ref.get(k));
+        // Found by the bytes inside a request target.
+        assert.equal(m.getAt(enc.encode(`/${k}.narinfo`), 1), ref.get(k));
       }
     }),
     { numRuns: 500 },
@@ -118,7 +119,8 @@ Deno.test("store path: HashPartMap behaves as a Map, also when prefixes collide"
   const m = new HashPartMap<string>();
   m.set(H, "x");
   assert.equal(m.get(H.slice(0, 31)), undefined);
-  assert.equal(m.get(`/${H}`, 2), undefined);
+  assert.equal(m.getAt(enc.encode(`/${H}`), 2), undefined, "past the end");
+  assert.equal(m.getAt(enc.encode(`/${H.slice(0, 31)}\u00e9`), 1), undefined, "not ASCII");
   assert.equal(m.get(H.slice(0, 31) + "e"), undefined, "a character outside nix32");
   assert.throws(() => m.set("abc", "y"), RangeError);
 });

@@ -27,6 +27,12 @@ export class HeadParser {
   /** The previous head's field block (after its request line, with the final CRLF). */
   #block = new Uint8Array(0);
   #last: RequestHead | undefined;
+  /** Set by a successful `scanRepeat`: the method when it is GET or HEAD. */
+  method: "GET" | "HEAD" | undefined;
+  /** Set by a successful `scanRepeat`: where the method ends and the target lies in the buffer. */
+  methodEnd = 0;
+  targetStart = 0;
+  targetEnd = 0;
 
   /**
    * Parses `buf[start, end)`, a whole head up to its CRLF CRLF (passed as
@@ -34,8 +40,22 @@ export class HeadParser {
    * HttpError like `parseRequestHead`.
    */
   parse(buf: Uint8Array, start: number, end: number): RequestHead {
-    const repeat = this.#last && this.#repeat(buf, start, end, this.#last);
-    if (repeat) return repeat;
+    const last = this.scanRepeat(buf, start, end);
+    if (last) {
+      const target = ascii.decode(buf.subarray(this.targetStart, this.targetEnd));
+      return {
+        method: this.method ?? ascii.decode(buf.subarray(start, this.methodEnd)),
+        target,
+        path: pathOfTarget(target),
+        minor: last.minor,
+        headers: last.headers,
+        contentLength: last.contentLength,
+        chunked: last.chunked,
+        keepAlive: last.keepAlive,
+        expectContinue: last.expectContinue,
+        host: last.host,
+      };
+    }
     const bytes = buf.subarray(start, end);
     const head = parseRequestHead(bytes);
     this.#block = bytes.slice(bytes.indexOf(LF) + 1);
@@ -43,7 +63,16 @@ export class HeadParser {
     return head;
   }
 
-  #repeat(buf: Uint8Array, start: number, end: number, last: RequestHead): RequestHead | undefined {
+  /**
+   * When `buf[start, end)` repeats the previous head's field block after a
+   * plain ASCII request line of the same HTTP version: the previous head,
+   * whose fields and framing (keepAlive, contentLength, ...) hold for this
+   * one too, with `method`, `methodEnd`, `targetStart` and `targetEnd` set.
+   * Otherwise undefined. Nothing is allocated either way.
+   */
+  scanRepeat(buf: Uint8Array, start: number, end: number): RequestHead | undefined {
+    const last = this.#last;
+    if (!last) return undefined;
     let i = start;
     while (i < end && buf[i] !== SP) {
       if (TOKEN_BYTE[buf[i]] !== 1) return undefined;
@@ -61,24 +90,16 @@ export class HeadParser {
     const block = this.#block;
     if (end - i !== block.length) return undefined;
     for (let k = 0; k < block.length; k++) if (buf[i + k] !== block[k]) return undefined;
-    const target = ascii.decode(buf.subarray(targetStart, targetEnd));
-    return {
-      method: methodOf(buf, start, methodEnd),
-      target,
-      path: pathOfTarget(target),
-      minor: last.minor,
-      headers: last.headers,
-      contentLength: last.contentLength,
-      chunked: last.chunked,
-      keepAlive: last.keepAlive,
-      expectContinue: last.expectContinue,
-      host: last.host,
-    };
+    this.method = knownMethod(buf, start, methodEnd);
+    this.methodEnd = methodEnd;
+    this.targetStart = targetStart;
+    this.targetEnd = targetEnd;
+    return last;
   }
 }
 
-/** The method as a string; the usual ones without building a new one. */
-function methodOf(buf: Uint8Array, start: number, end: number): string {
+/** GET and HEAD as constant strings, read without building one; undefined for others. */
+function knownMethod(buf: Uint8Array, start: number, end: number): "GET" | "HEAD" | undefined {
   const n = end - start;
   if (n === 3 && buf[start] === 71 && buf[start + 1] === 69 && buf[start + 2] === 84) return "GET";
   if (
@@ -87,5 +108,5 @@ function methodOf(buf: Uint8Array, start: number, end: number): string {
   ) {
     return "HEAD";
   }
-  return ascii.decode(buf.subarray(start, end));
+  return undefined;
 }

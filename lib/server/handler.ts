@@ -114,7 +114,11 @@ export function createHandler(
 
 const NARINFO_HEADERS = NARINFO_FIELDS;
 const NARINFO_INIT: ResponseInit = { headers: NARINFO_HEADERS };
-const NOT_FOUND_INIT: ResponseInit = { status: 404, headers: NOT_FOUND_FIELDS };
+// With its length, so a HEAD carries the Content-Length a GET would (as the quick route's does).
+const NOT_FOUND_INIT: ResponseInit = {
+  status: 404,
+  headers: [...NOT_FOUND_FIELDS, ["content-length", String(NOT_FOUND_BODY.length)]],
+};
 
 async function serveNar(
   deps: HandlerDeps,

@@ -16,11 +16,16 @@ import { HeadParser, type RequestHead } from "../http1/mod.ts";
 
 export interface HttpApp {
   /**
-   * A whole response (status line, fields, body) for a GET or HEAD of `path`
-   * that can be answered from memory, or undefined to go through `handle`.
-   * `date` is the current Date field value. Must be fast and must not throw.
+   * A whole response (status line, fields, body) for a GET (or a HEAD when
+   * `head`) of the target `buf[from, to)` that can be answered from memory,
+   * or undefined to go through `handle`. The target is given as bytes, the
+   * way it arrived (origin form, one byte per character): the hot path makes
+   * no string for it. `date` is the current Date field value. Must be fast,
+   * must not throw, and must not keep `buf`.
    */
-  quick?: (method: string, path: string, date: string) => Uint8Array | undefined;
+  quick?: (buf: Uint8Array, from: number, to: number, head: boolean, date: string) =>
+    | Uint8Array
+    | undefined;
   handle: (req: Request) => Response | Promise<Response>;
 }
 
@@ -59,6 +64,11 @@ const COALESCE = 16384;
 const enc = new TextEncoder();
 const CONTINUE = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const pool: ArrayBuffer[] = [];
+
+/** Quick answers keep the connection: only for requests without a body that allow that. */
+function bodiless(h: RequestHead): boolean {
+  return h.keepAlive && h.minor === 1 && h.contentLength <= 0 && !h.chunked;
+}
 const NOTHING = new Uint8Array(0);
 
 export class HttpConnection {
@@ -128,17 +138,11 @@ export class HttpConnection {
           this.#end += n;
           continue;
         }
-        if (
-          this.app.quick && head.keepAlive && head.minor === 1 && head.contentLength <= 0 &&
-          !head.chunked
-        ) {
-          const bytes = this.app.quick(head.method, head.path, this.clock.date);
-          if (bytes) {
-            // One write in flight at most: a client that sends without reading waits.
-            if (this.#inFlight) await this.#pending;
-            this.#send(bytes);
-            continue;
-          }
+        if (head instanceof Uint8Array) {
+          // One write in flight at most: a client that sends without reading waits.
+          if (this.#inFlight) await this.#pending;
+          this.#send(head);
+          continue;
         }
         if (!(await this.#dispatch(head)) || this.#stopping) break;
       }
@@ -157,11 +161,11 @@ export class HttpConnection {
   }
 
   /**
-   * The next request's head if the buffer holds all of it; undefined when
-   * more bytes are needed; null when the connection should end. Throws
-   * HttpError for a head that cannot be served.
+   * The next request's head if the buffer holds all of it, or the app's
+   * quick answer to it; undefined when more bytes are needed; null when the
+   * connection should end. Throws HttpError for a head that cannot be served.
    */
-  #nextHead(): RequestHead | undefined | null {
+  #nextHead(): RequestHead | Uint8Array | undefined | null {
     // Stopping: the response in progress is done; requests not begun are not.
     if (this.#stopping) return null;
     const buf = this.#buf;
@@ -184,12 +188,40 @@ export class HttpConnection {
       }
       return undefined;
     }
-    const head = this.#heads.parse(buf, this.#start, end);
+    const head = this.#readHead(buf, this.#start, end);
     this.#start = end;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     this.#scanned = 0;
     this.#idle = false;
     this.#deadline = Infinity;
+    return head;
+  }
+
+  /** The head `buf[start, end)` parsed, or the app's quick answer to it. */
+  #readHead(buf: Uint8Array, start: number, end: number): RequestHead | Uint8Array {
+    const quick = this.app.quick;
+    const heads = this.#heads;
+    // The hot path: the fields repeat the previous request's, so no head is built.
+    const repeat = quick && heads.scanRepeat(buf, start, end);
+    if (repeat && heads.method && bodiless(repeat)) {
+      const date = this.clock.date;
+      const answer = quick(buf, heads.targetStart, heads.targetEnd, heads.method === "HEAD", date);
+      if (answer) return answer;
+    }
+    const head = heads.parse(buf, start, end);
+    if (quick && !repeat && (head.method === "GET" || head.method === "HEAD") && bodiless(head)) {
+      // A connection's first request, or changed fields: the target is still
+      // in the buffer, one byte per character after the method and a space.
+      const at = start + head.method.length + 1;
+      const answer = quick(
+        buf,
+        at,
+        at + head.target.length,
+        head.method === "HEAD",
+        this.clock.date,
+      );
+      if (answer) return answer;
+    }
     return head;
   }
 

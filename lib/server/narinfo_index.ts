@@ -43,13 +43,14 @@ export class NarinfoIndex {
     return this.#live;
   }
 
-  /**
-   * The in-memory entry for the hash part `text[at, at + 32)` (only
-   * meaningful when `live`). Any text may be asked for: one that is not a
-   * valid hash part is simply not there.
-   */
-  peek(text: string, at = 0): IndexEntry | undefined {
-    return this.#map.get(text, at);
+  /** The in-memory entry (only meaningful when `live`); any string may be asked for. */
+  peek(hashPart: string): IndexEntry | undefined {
+    return this.#map.get(hashPart);
+  }
+
+  /** `peek` for the hash part in `buf[at, at + 32)`, as a request carries it. */
+  peekAt(buf: Uint8Array, at: number): IndexEntry | undefined {
+    return this.#map.getAt(buf, at);
   }
 
   /** Loads everything and starts following changes until `signal` aborts. */

@@ -8,6 +8,7 @@
  */
 import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
+import type { HttpApp } from "./http_connection.ts";
 import type { IndexEntry, NarinfoIndex } from "./narinfo_index.ts";
 
 /** Fields of a narinfo answer (before Content-Length), shared with the handler. */
@@ -29,9 +30,11 @@ export interface QuickRouteDeps {
 
 const enc = new TextEncoder();
 
-export function createQuickRoute(
-  deps: QuickRouteDeps,
-): (method: string, path: string, date: string) => Uint8Array | undefined {
+const NARINFO_SUFFIX = enc.encode(".narinfo");
+const CACHE_INFO_PATH = enc.encode("/nix-cache-info");
+const NARINFO_TARGET_LENGTH = 41; // "/" + 32 + ".narinfo"
+
+export function createQuickRoute(deps: QuickRouteDeps): NonNullable<HttpApp["quick"]> {
   const { index } = deps;
   // Heads carry the Date field, so they are rebuilt when its text changes (once a second).
   let date = "";
@@ -65,26 +68,42 @@ export function createQuickRoute(
       "content-length: ";
   };
 
-  return (method, path, d) => {
+  return (buf, from, to, head, d) => {
     if (!index.live) return undefined;
-    const head = method === "HEAD";
-    if (!head && method !== "GET") return undefined;
     if (d !== date) rebuild(d);
-    if (path.length === 41 && path.endsWith(".narinfo")) {
+    const length = to - from;
+    if (
+      length === NARINFO_TARGET_LENGTH && buf[from] === SLASH &&
+      bytesAt(buf, to - NARINFO_SUFFIX.length, NARINFO_SUFFIX)
+    ) {
       // A malformed hash part is just not found.
-      const entry = index.peek(path, 1);
+      const entry = index.peekAt(buf, from + 1);
       if (!entry) return head ? missHead : missGet;
-      deps.onAccess?.(entry.hashPart);
       const { body } = entry;
-      if (head) return enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
+      if (head) {
+        deps.onAccess?.(entry.hashPart);
+        return enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
+      }
       let res = hits.get(entry);
       if (!res) {
+        // Access times are kept to the second (for gc's LRU order): recorded
+        // on a path's first hit in each second, not on every one.
+        deps.onAccess?.(entry.hashPart);
         res = concatBytes([enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body]);
         hits.set(entry, res);
       }
       return res;
     }
-    if (path === "/nix-cache-info") return head ? infoHead : infoGet;
+    if (length === CACHE_INFO_PATH.length && bytesAt(buf, from, CACHE_INFO_PATH)) {
+      return head ? infoHead : infoGet;
+    }
     return undefined;
   };
+}
+
+const SLASH = 47;
+
+function bytesAt(buf: Uint8Array, at: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (buf[at + i] !== want[i]) return false;
+  return true;
 }
