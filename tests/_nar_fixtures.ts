@@ -107,7 +107,7 @@ export function mergeContents(events: NarEvent[]): NarEvent[] {
 }
 
 /** An in-memory NarNode for a spec; file data is yielded in pieces of `piece` bytes. */
-export function specNode(spec: Spec, piece = 7, lazy = false): NarNode {
+export function specNode(spec: Spec, piece = 7, lazy = false, whole = false): NarNode {
   if (spec.type === "regular") {
     const data = spec.data;
     return {
@@ -117,16 +117,25 @@ export function specNode(spec: Spec, piece = 7, lazy = false): NarNode {
       async *contents() {
         for (let i = 0; i < data.length; i += piece) yield data.slice(i, i + piece);
       },
+      bytes: whole ? () => data.slice() : undefined,
     };
   }
   if (spec.type === "symlink") return { type: "symlink", target: spec.target };
+  const entries = () =>
+    spec.entries.map(([name, child]): NarDirEntry => ({
+      name,
+      node: lazy
+        ? () => Promise.resolve(specNode(child, piece, lazy, whole))
+        : specNode(child, piece, lazy, whole),
+    }));
   return {
     type: "directory",
-    entries: () =>
-      spec.entries.map(([name, child]): NarDirEntry => ({
-        name,
-        node: lazy ? () => Promise.resolve(specNode(child, piece, lazy)) : specNode(child, piece),
-      })),
+    // Lazy trees also list their entries asynchronously, as a walker may.
+    entries: lazy
+      ? async function* () {
+        yield* entries();
+      }
+      : entries,
   };
 }
 

@@ -39,9 +39,15 @@ Deno.test("encodeNar sorts entries by UTF-8 bytes, not by locale or UTF-16", asy
 
 Deno.test("encodeNar equals the reference encoder on random trees (property)", async () => {
   await fc.assert(
-    fc.asyncProperty(specArb, fc.integer({ min: 1, max: 5000 }), fc.boolean(), async (s, p, l) => {
-      assert.deepEqual(await collect(encodeNar(specNode(s, p, l))), refNar(s));
-    }),
+    fc.asyncProperty(
+      specArb,
+      fc.integer({ min: 1, max: 5000 }),
+      fc.boolean(),
+      fc.boolean(),
+      async (s, p, l, w) => {
+        assert.deepEqual(await collect(encodeNar(specNode(s, p, l, w))), refNar(s));
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -75,6 +81,20 @@ Deno.test("encodeNar rejects files whose contents do not match their size", asyn
   assert.equal(e.offset, 96 + 4, "the offset after the 4 bytes written");
   e = await encodeError(sized(-1, 0));
   assert.match(e.message, /invalid file size -1/);
+  // The same from a file read whole (`bytes()`).
+  const whole = (size: number, actual: number): NarNode => ({
+    type: "regular",
+    executable: false,
+    size,
+    contents: () => {
+      throw new Error("not used when bytes() is there");
+    },
+    bytes: () => new Uint8Array(actual),
+  });
+  e = await encodeError(inDir(whole(10, 12)));
+  assert.match(e.message, /^Cannot encode NAR: at "f": file has more than its declared 10 bytes/);
+  e = await encodeError(whole(10, 4));
+  assert.match(e.message, /at the root: file has 4 bytes, not its declared 10/);
 });
 
 Deno.test("encodeNar rejects duplicate and invalid names and bad symlinks", async () => {

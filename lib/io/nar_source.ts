@@ -59,12 +59,13 @@ function nodeOf(path: string, ring: ReadRing | undefined): NarNode {
   if (info.isDirectory) return { type: "directory", entries: () => entriesOf(path, ring) };
   if (info.isFile) {
     const size = info.size;
+    const small = size <= READ_SIZE;
     return {
       type: "regular",
       executable: ((info.mode ?? 0) & 0o100) !== 0,
       size,
-      contents: () =>
-        size <= READ_SIZE ? readSmall(path, size, ring) : readChunks(path, size, ring),
+      contents: () => small ? readSmall(path, size, ring) : readChunks(path, size, ring),
+      bytes: small ? () => readWhole(path, size, ring) : undefined,
     };
   }
   throw new TypeError(
@@ -109,10 +110,12 @@ async function* readSmall(
   size: number,
   ring: ReadRing | undefined,
 ): AsyncGenerator<Uint8Array> {
-  if (!ring) {
-    yield Deno.readFileSync(path);
-    return;
-  }
+  yield readWhole(path, size, ring);
+}
+
+/** A small file in one synchronous read (into the ring when given). */
+function readWhole(path: string, size: number, ring: ReadRing | undefined): Uint8Array {
+  if (!ring) return Deno.readFileSync(path);
   using file = Deno.openSync(path);
   // One byte more than expected, so a grown file shows up as too long.
   const buf = ring.take(size + 1);
@@ -122,7 +125,7 @@ async function* readSmall(
     if (n === null) break;
     got += n;
   }
-  yield buf.subarray(0, got);
+  return buf.subarray(0, got);
 }
 
 /** Fresh buffers each read unless a ring is given: the encoder hands the chunks on without copying. */

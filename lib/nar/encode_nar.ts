@@ -75,7 +75,9 @@ async function* narChunks(root: NarNode): AsyncGenerator<Uint8Array, void, undef
     if (node !== undefined) {
       const kind = (node as { type?: unknown }).type;
       if (kind === "regular") {
-        yield* regular(w, node as Extract<NarNode, { type: "regular" }>, path);
+        const file = node as Extract<NarNode, { type: "regular" }>;
+        if (typeof file.bytes === "function") wholeRegular(w, file, file.bytes(), path);
+        else yield* regular(w, file, path);
       } else if (kind === "symlink") {
         symlink(w, (node as { target?: unknown }).target, path);
       } else if (kind === "directory") {
@@ -103,7 +105,8 @@ async function* narChunks(root: NarNode): AsyncGenerator<Uint8Array, void, undef
         if (stack.length > 0) w.raw(CLOSE);
       }
     }
-    for (const c of w.take()) yield c;
+    // Most steps only add to the current batch: nothing to hand on.
+    if (w.ready.length > 0) { for (const c of w.take()) yield c; }
   }
   w.flush();
   for (const c of w.take()) yield c;
@@ -114,12 +117,7 @@ async function* regular(
   node: Extract<NarNode, { type: "regular" }>,
   path: string,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const size = node.size;
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw fail(w, path, `invalid file size ${String(size)}`);
-  }
-  w.raw(node.executable === true ? EXECUTABLE : REGULAR);
-  w.u64(size);
+  const size = regularHead(w, node, path);
   let seen = 0;
   for await (const chunk of node.contents()) {
     if (!(chunk instanceof Uint8Array)) throw fail(w, path, "contents() yielded a non-Uint8Array");
@@ -138,6 +136,45 @@ async function* regular(
   w.raw(CLOSE);
 }
 
+/** A regular file whose contents came whole from `bytes()`. */
+function wholeRegular(
+  w: ChunkWriter,
+  node: Extract<NarNode, { type: "regular" }>,
+  contents: unknown,
+  path: string,
+): void {
+  const size = regularHead(w, node, path);
+  if (!(contents instanceof Uint8Array)) throw fail(w, path, "bytes() returned a non-Uint8Array");
+  if (contents.length > size) {
+    throw fail(w, path, `file has more than its declared ${size} bytes (changed while read?)`);
+  }
+  if (contents.length < size) {
+    throw fail(
+      w,
+      path,
+      `file has ${contents.length} bytes, not its declared ${size} (changed while read?)`,
+    );
+  }
+  w.raw(contents);
+  w.pad(size);
+  w.raw(CLOSE);
+}
+
+/** Checks the size and writes the file's opening; returns the size. */
+function regularHead(
+  w: ChunkWriter,
+  node: Extract<NarNode, { type: "regular" }>,
+  path: string,
+): number {
+  const size = node.size;
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw fail(w, path, `invalid file size ${String(size)}`);
+  }
+  w.raw(node.executable === true ? EXECUTABLE : REGULAR);
+  w.u64(size);
+  return size;
+}
+
 function symlink(w: ChunkWriter, target: unknown, path: string): void {
   if (typeof target !== "string" || target === "") {
     throw fail(w, path, "symlink target must be a non-empty string");
@@ -153,7 +190,13 @@ function symlink(w: ChunkWriter, target: unknown, path: string): void {
 async function sortedEntries(node: NarNode, path: string, offset: number): Promise<Entry[]> {
   const entries: Entry[] = [];
   const source = (node as Extract<NarNode, { type: "directory" }>).entries();
-  for await (const e of source) {
+  // `for await` over a plain iterable would make a promise per entry.
+  const sync = typeof (source as Iterable<NarDirEntry>)[Symbol.iterator] === "function";
+  for (
+    const e of sync
+      ? source as Iterable<NarDirEntry>
+      : await collect(source as AsyncIterable<NarDirEntry>)
+  ) {
     const name = e?.name;
     if (typeof name !== "string" || !name.isWellFormed()) {
       throw failAt(offset, path, `entry name ${JSON.stringify(String(name))} is not valid Unicode`);
@@ -170,6 +213,12 @@ async function sortedEntries(node: NarNode, path: string, offset: number): Promi
     }
   }
   return entries;
+}
+
+async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of source) out.push(x);
+  return out;
 }
 
 function fail(w: ChunkWriter, path: string, what: string): NarError {

@@ -16,6 +16,12 @@ export type NarNode =
     /** Exact byte count `contents()` must yield; a mismatch is an error. */
     size: number;
     contents(): AsyncIterable<Uint8Array>;
+    /**
+     * Optionally, the whole contents at once, read synchronously: what a
+     * walker offers for small files, where an async iteration per file
+     * cost more than reading it. Used instead of `contents()` when present.
+     */
+    bytes?(): Uint8Array;
   }
   | { type: "symlink"; target: string }
   | {
