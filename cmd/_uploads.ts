@@ -12,12 +12,13 @@ import type { Store } from "../lib/store/store.ts";
 import type { UploadContext } from "../lib/store/upload_context.ts";
 import { createUploadHandler, withUploadReads } from "../lib/server/upload/mod.ts";
 import { signingKeys } from "./_context.ts";
+import type { AppHandler, AppRequest } from "../lib/server/app.ts";
 
 export interface UploadWiring {
-  upload: (req: Request, path: string) => Promise<Response>;
+  upload: (req: AppRequest, path: string) => Promise<Response>;
   wrap: (
-    inner: (req: Request) => Response | Promise<Response>,
-  ) => (req: Request) => Response | Promise<Response>;
+    inner: AppHandler,
+  ) => AppHandler;
   /** One line for the start-up message. */
   summary: string;
   close(): void;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { type HttpApp, serveHttp } from "../lib/server/http_server.ts";
+import { reply } from "../lib/server/app.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -21,7 +22,7 @@ const app: HttpApp = {
     const url = new URL(req.url);
     switch (url.pathname) {
       case "/echo": {
-        const body = new Uint8Array(await req.arrayBuffer());
+        const body = new Uint8Array(await new Response(req.body).arrayBuffer());
         const sum = createHash("sha256").update(body).digest("hex");
         return new Response(`${req.method} ${body.length} ${sum}`, {
           headers: { "x-host": url.host },
@@ -87,6 +88,14 @@ const app: HttpApp = {
         return new Response("slow done");
       case "/throw":
         throw new Error("secret internals");
+      case "/reply":
+        return reply(
+          201,
+          [["x-kind", "reply"], ["content-type", "text/plain"]],
+          enc.encode("light"),
+        );
+      case "/bad-reply":
+        return reply(200, [["x-split", "a\r\nset-cookie: injected"]], enc.encode("no"));
       default:
         return new Response("nope\n", { status: 404 });
     }
@@ -190,6 +199,27 @@ Deno.test("malformed, oversized and unsupported requests get an error and a clos
     const t = await exchange(port, "GET /throw HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
     assert.deepEqual(statuses(t), [500]);
     assert.ok(!t.includes("secret"), t);
+    // A light reply with a line break in a field is never written as it is.
+    const bad = await exchange(port, "GET /bad-reply HTTP/1.1\r\nhost: a\r\n\r\n");
+    assert.deepEqual(statuses(bad), [500]);
+    assert.ok(!bad.includes("injected"), bad);
+  });
+});
+
+Deno.test("light replies: status, fields, a byte body with its length, HEAD without it", async () => {
+  await withServer(async (port) => {
+    const t = await exchange(
+      port,
+      "GET /reply HTTP/1.1\r\nhost: a\r\n\r\nHEAD /reply HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    assert.deepEqual(statuses(t), [201, 201]);
+    const [get, head] = t.split(/(?=HTTP\/1\.1 )/);
+    assert.match(get, /x-kind: reply\r\n/);
+    assert.match(get, /content-length: 5\r\n/);
+    assert.match(get, /date: /);
+    assert.ok(get.endsWith("\r\n\r\nlight"), get);
+    assert.match(head, /content-length: 5\r\n/);
+    assert.ok(head.endsWith("\r\n\r\n"), head);
   });
 });
 

@@ -37,7 +37,8 @@ export function reasonPhrase(status: number): string {
 
 /**
  * `HTTP/1.1 <status> <reason>` and the fields, ending with the empty line.
- * Field values must not hold CR or LF (the Headers class already refuses them).
+ * Field values must not hold CR or LF: callers check (Headers refuses them, and the server
+ * checks the fields of a Reply).
  */
 export function formatResponseHead(
   status: number,

@@ -1,5 +1,5 @@
 /**
- * The substituter: `Request -> Response`, testable without a socket.
+ * The substituter: `AppRequest -> AppResponse`, testable without a socket.
  *
  * | route | answer |
  * |---|---|
@@ -22,6 +22,7 @@ import type { NarinfoIndex } from "./narinfo_index.ts";
 import { parseRange } from "./http_range.ts";
 import { VERSION } from "../version.ts";
 import { NARINFO_FIELDS, NOT_FOUND_BODY, NOT_FOUND_FIELDS } from "./quick_route.ts";
+import { type AppHandler, type AppRequest, type AppResponse, reply } from "./app.ts";
 
 export interface HandlerDeps {
   store: Store;
@@ -32,7 +33,7 @@ export interface HandlerDeps {
   /** Called on every narinfo hit (gc's last-access times); must be cheap and never throw. */
   onAccess?: (hashPart: string) => void;
   /** Handles PUT requests (uploads); without it they get 405. */
-  upload?: (req: Request, path: string) => Promise<Response>;
+  upload?: (req: AppRequest, path: string) => Promise<Response>;
   /** Receives `Serve` events; the caller batches them into the audit log. */
   onServe?: (ev: AuditEvent) => void;
 }
@@ -41,7 +42,7 @@ const LOG_NAME = /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/;
 
 export function createHandler(
   deps: HandlerDeps,
-): (req: Request) => Response | Promise<Response> {
+): AppHandler {
   const cacheInfo = new TextEncoder().encode(
     formatCacheInfo({ storeDir: deps.storeDir, wantMassQuery: true, priority: deps.priority }),
   );
@@ -58,7 +59,7 @@ export function createHandler(
   };
 
   // Not async: the narinfo hot path answers synchronously from memory.
-  return (req: Request): Response | Promise<Response> => {
+  return (req: AppRequest): AppResponse | Promise<AppResponse> => {
     const method = req.method;
     const path = pathOf(req.url);
     if (method === "GET" || method === "HEAD") {
@@ -76,7 +77,7 @@ export function createHandler(
     return slowPath(req, method, path);
   };
 
-  async function slowPath(req: Request, method: string, path: string): Promise<Response> {
+  async function slowPath(req: AppRequest, method: string, path: string): Promise<AppResponse> {
     if (method === "PUT" && deps.upload) return await deps.upload(req, path);
     if (method !== "GET" && method !== "HEAD") {
       return new Response("method not allowed\n", {
@@ -122,10 +123,10 @@ const NOT_FOUND_INIT: ResponseInit = {
 
 async function serveNar(
   deps: HandlerDeps,
-  req: Request,
+  req: AppRequest,
   name: string,
   head: boolean,
-): Promise<Response> {
+): Promise<AppResponse> {
   const parsed = parseNarFileName(name);
   if (!parsed) return notFound();
   const body = await deps.store.openNar(name);
@@ -136,28 +137,28 @@ async function serveNar(
     return notFound();
   }
   const etag = `"${parsed.fileHash32}"`;
-  const common: Record<string, string> = {
-    "content-type": contentTypeOf(body.compression),
-    "accept-ranges": "bytes",
-    etag,
-    "cache-control": "public, max-age=31536000, immutable",
-  };
+  const common: [string, string][] = [
+    ["content-type", contentTypeOf(body.compression)],
+    ["accept-ranges", "bytes"],
+    ["etag", etag],
+  ];
   const inm = req.headers.get("if-none-match");
   if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
-    return new Response(null, { status: 304, headers: common });
+    return reply(304, [...common, IMMUTABLE]);
   }
   const range = parseRange(req.headers.get("range"), body.size);
   if (range.kind === "unsatisfiable") {
-    return new Response(null, {
-      status: 416,
-      headers: { ...common, "content-range": `bytes */${body.size}`, "cache-control": "no-store" },
-    });
+    return reply(416, [
+      ...common,
+      ["content-range", `bytes */${body.size}`],
+      ["cache-control", "no-store"],
+    ]);
   }
   const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, body.size];
-  const headers: Record<string, string> = { ...common, "content-length": String(end - start) };
+  const fields = [...common, IMMUTABLE, ["content-length", String(end - start)] as const];
   const status = range.kind === "partial" ? 206 : 200;
-  if (status === 206) headers["content-range"] = `bytes ${start}-${end - 1}/${body.size}`;
-  if (head) return new Response(null, { status, headers });
+  if (status === 206) fields.push(["content-range", `bytes ${start}-${end - 1}/${body.size}`]);
+  if (head) return reply(status, fields);
 
   // Every chunk was checked to be on disk and intact by openNar, so the 200
   // that starts here runs to its end.
@@ -168,8 +169,10 @@ async function serveNar(
     return notFound();
   }
   deps.onServe?.({ type: "Serve", time: Date.now(), nar: name, bytes: end - start });
-  return new Response(stream, { status, headers });
+  return reply(status, fields, stream);
 }
+
+const IMMUTABLE = ["cache-control", "public, max-age=31536000, immutable"] as const;
 
 async function serveLog(deps: HandlerDeps, name: string, head: boolean): Promise<Response> {
   if (!LOG_NAME.test(name)) return notFound();

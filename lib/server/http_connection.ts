@@ -13,6 +13,7 @@
 import { concatBytes } from "../encoding/mod.ts";
 import { ChunkedDecoder, findHeadEnd, formatResponseHead, HttpError } from "../http1/mod.ts";
 import { HeadParser, type RequestHead } from "../http1/mod.ts";
+import { type AppHandler, type AppResponse, HeadRequest } from "./app.ts";
 
 export interface HttpApp {
   /**
@@ -26,7 +27,7 @@ export interface HttpApp {
   quick?: (buf: Uint8Array, from: number, to: number, head: boolean, date: string) =>
     | Uint8Array
     | undefined;
-  handle: (req: Request) => Response | Promise<Response>;
+  handle: AppHandler;
 }
 
 export interface HttpLimits {
@@ -64,6 +65,7 @@ const COALESCE = 16384;
 const enc = new TextEncoder();
 const CONTINUE = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const pool: ArrayBuffer[] = [];
+const UNSAFE_FIELD = /[\r\n\0]/;
 
 /** Quick answers keep the connection: only for requests without a body that allow that. */
 function bodiless(h: RequestHead): boolean {
@@ -243,18 +245,13 @@ export class HttpConnection {
     const hasBody = head.chunked || head.contentLength > 0;
     const takesBody = head.method !== "GET" && head.method !== "HEAD";
     const body = hasBody && takesBody ? this.#body(head) : undefined;
-    let req: Request;
-    try {
-      req = new Request(urlOf(head), {
-        method: head.method,
-        headers: head.headers,
-        body: body?.stream,
-      });
-    } catch (e) {
-      await this.#fail(new HttpError(400, `malformed request: ${(e as Error).message}`));
+    // An absolute-form target is the URL itself: it must parse as one.
+    if (head.target[0] !== "/" && !URL.canParse(head.target)) {
+      await this.#fail(new HttpError(400, `malformed request: invalid URL ${head.target}`));
       return false;
     }
-    let res: Response;
+    const req = new HeadRequest(head, body?.stream ?? null);
+    let res: AppResponse;
     try {
       res = await this.app.handle(req);
     } catch (e) {
@@ -343,25 +340,31 @@ export class HttpConnection {
   }
 
   /** Writes the response; false when the connection cannot carry another request. */
-  async #respond(res: Response, head: RequestHead, keep: boolean): Promise<boolean> {
+  async #respond(res: AppResponse, head: RequestHead, keep: boolean): Promise<boolean> {
     const status = res.status;
     let declared = -1;
+    let dated = false;
     const fields: [string, string][] = [];
-    for (const [k, v] of res.headers) {
+    const reply = !(res instanceof Response);
+    for (const [k, v] of reply ? res.fields : res.headers) {
+      // Headers refuses these itself; a Reply's fields are only Arca's, but checked all the same.
+      if (reply && UNSAFE_FIELD.test(k + v)) throw new Error(`unsafe response field ${k}`);
       if (k === "content-length") {
         if (/^\d{1,15}$/.test(v)) declared = Number(v);
         continue;
       }
       // Framing and connection fields are this layer's to set.
       if (k === "connection" || k === "keep-alive" || k === "transfer-encoding") continue;
+      if (k === "date") dated = true;
       fields.push([k, v]);
     }
-    if (!res.headers.has("date")) fields.push(["date", this.clock.date]);
+    if (!dated) fields.push(["date", this.clock.date]);
     if (!keep) fields.push(["connection", "close"]);
     else if (head.minor === 0) fields.push(["connection", "keep-alive"]);
     const stream = res.body;
+    if (stream instanceof Uint8Array) declared = stream.length;
     if (head.method === "HEAD" || status === 204 || status === 304 || status < 200) {
-      await stream?.cancel().catch(() => {});
+      if (stream instanceof ReadableStream) await stream.cancel().catch(() => {});
       if (declared >= 0 && status !== 204 && status !== 304) {
         fields.push(["content-length", String(declared)]);
       }
@@ -371,6 +374,11 @@ export class HttpConnection {
     if (!stream) {
       fields.push(["content-length", "0"]);
       await this.#write(enc.encode(formatResponseHead(status, fields)));
+      return true;
+    }
+    if (stream instanceof Uint8Array) {
+      fields.push(["content-length", String(declared)]);
+      await this.#sendWithHead(enc.encode(formatResponseHead(status, fields)), stream);
       return true;
     }
     const body = new BodyReader(stream);
@@ -543,11 +551,4 @@ class BodyReader {
     }
     this.#buffer = undefined;
   }
-}
-
-const HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
-
-function urlOf(head: RequestHead): string {
-  if (head.target[0] !== "/") return head.target;
-  return `http://${HOST.test(head.host) ? head.host : "localhost"}${head.target}`;
 }

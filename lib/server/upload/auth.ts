@@ -7,9 +7,10 @@
  * one (or how much of one) matched.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { AppRequest } from "../app.ts";
 
 /** The token a request carries (Basic password or Bearer), or undefined. */
-export function credentialOf(req: Request): string | undefined {
+export function credentialOf(req: AppRequest): string | undefined {
   const h = req.headers.get("authorization");
   if (!h) return undefined;
   const sp = h.indexOf(" ");

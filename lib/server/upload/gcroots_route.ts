@@ -23,6 +23,7 @@ import type { UploadContext } from "../../store/upload_context.ts";
 import { UploadRefused } from "../../store/upload_refused.ts";
 import { readBody } from "./read_body.ts";
 import { textResponse } from "./refusal.ts";
+import type { AppRequest } from "../app.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const BODY_MAX = 4 << 20;
@@ -30,7 +31,7 @@ const BODY_MAX = 4 << 20;
 /** Handles `PUT` and `DELETE /gcroots/<name>`; the caller has checked the token. */
 export async function gcRootsRoute(
   ctx: UploadContext,
-  req: Request,
+  req: AppRequest,
   path: string,
   now = Date.now(),
 ): Promise<Response> {
@@ -91,7 +92,7 @@ export function parseRootPaths(text: string, storeDir: string, name: string): st
 }
 
 /** `?expires=DUR` or `X-Arca-Expires: DUR`, as a time; undefined: never. */
-function expiryOf(req: Request, now: number): number | undefined {
+function expiryOf(req: AppRequest, now: number): number | undefined {
   const q = new URL(req.url).searchParams.get("expires");
   const h = req.headers.get("x-arca-expires");
   if (q !== null && h !== null && q !== h) {

@@ -2,8 +2,13 @@
 import { concatBytes } from "../../encoding/mod.ts";
 import { UploadRefused } from "../../store/upload_refused.ts";
 import { decodeContent, guardBody } from "../../store/upload_streams.ts";
+import type { AppRequest } from "../app.ts";
 
-export async function readBody(req: Request, maxBytes: number, what: string): Promise<Uint8Array> {
+export async function readBody(
+  req: AppRequest,
+  maxBytes: number,
+  what: string,
+): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let n = 0;

@@ -28,6 +28,7 @@ import {
 import { UploadRefused } from "../../store/upload_refused.ts";
 import { credentialOf, tokenMatches, unauthorized } from "./auth.ts";
 import { readBody } from "./read_body.ts";
+import type { AppRequest } from "../app.ts";
 import { gcRootsRoute } from "./gcroots_route.ts";
 import { refusalResponse, textResponse } from "./refusal.ts";
 
@@ -47,7 +48,7 @@ const FILE_MAX = 256 << 20;
 /** Answers `PUT` (and `DELETE /gcroots/<name>`) requests once their token is checked. */
 export function createUploadHandler(
   opts: UploadOptions,
-): (req: Request, path: string) => Promise<Response> {
+): (req: AppRequest, path: string) => Promise<Response> {
   const { ctx } = opts;
   return async (req, path) => {
     const what = `${req.method} ${path}`;
@@ -91,7 +92,7 @@ export function createUploadHandler(
   };
 }
 
-async function route(opts: UploadOptions, req: Request, path: string): Promise<Response> {
+async function route(opts: UploadOptions, req: AppRequest, path: string): Promise<Response> {
   const { ctx } = opts;
   const small = (max: number) => readBody(req, Math.min(max, ctx.maxBytes), path.slice(1));
   if (path.startsWith("/nar/")) {

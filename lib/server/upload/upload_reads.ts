@@ -18,6 +18,7 @@ import { hasUploadedNar } from "../../store/upload_nar.ts";
 import { readListing, readRealisation } from "../../store/upload_files.ts";
 import { credentialOf, tokenMatches, unauthorized } from "./auth.ts";
 import { decodePath } from "./upload_handler.ts";
+import type { AppHandler, AppRequest, AppResponse } from "../app.ts";
 
 export interface UploadReadsOptions {
   ctx: UploadContext;
@@ -26,13 +27,13 @@ export interface UploadReadsOptions {
   /** Upload tokens also grant reads (nix copy reads narinfos first). */
   uploadTokens: readonly string[];
   /** Where `DELETE /gcroots/…` goes (the upload handler); without it, `inner`. */
-  upload?: (req: Request, path: string) => Promise<Response>;
+  upload?: (req: AppRequest, path: string) => Promise<Response>;
 }
 
 export function withUploadReads(
-  inner: (req: Request) => Response | Promise<Response>,
+  inner: AppHandler,
   opts: UploadReadsOptions,
-): (req: Request) => Response | Promise<Response> {
+): AppHandler {
   const readers = opts.readToken ? [opts.readToken, ...opts.uploadTokens] : [];
   // Not async: requests this adds nothing to (the narinfo hot path) go straight through.
   return (req) => {
@@ -60,11 +61,11 @@ export function withUploadReads(
 
 /** Arca's own NAR first; else 200 if a client uploaded this name and its content is kept. */
 async function headNar(
-  inner: (req: Request) => Response | Promise<Response>,
-  req: Request,
+  inner: AppHandler,
+  req: AppRequest,
   ctx: UploadContext,
   name: string,
-): Promise<Response> {
+): Promise<AppResponse> {
   const res = await inner(req);
   if (res.status !== 404 || !(await hasUploadedNar(ctx, name))) return res;
   return new Response(null, { status: 200, headers: { "cache-control": "no-store" } });
