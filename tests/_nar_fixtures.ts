@@ -4,7 +4,7 @@
  * fast-check arbitraries for random trees, and stream collectors.
  */
 import fc from "fast-check";
-import type { NarDirEntry, NarEvent, NarNode } from "../lib/nar/mod.ts";
+import type { NarEvent, NarNode } from "../lib/nar/mod.ts";
 
 /** A file tree as plain data. Directory entries are unsorted and unique. */
 export type Spec =
@@ -121,21 +121,25 @@ export function specNode(spec: Spec, piece = 7, lazy = false, whole = false): Na
     };
   }
   if (spec.type === "symlink") return { type: "symlink", target: spec.target };
-  const entries = () =>
-    spec.entries.map(([name, child]): NarDirEntry => ({
-      name,
-      node: lazy
-        ? () => Promise.resolve(specNode(child, piece, lazy, whole))
-        : specNode(child, piece, lazy, whole),
-    }));
+  const children = new Map(spec.entries);
+  const names = () => spec.entries.map(([name]) => name);
   return {
     type: "directory",
-    // Lazy trees also list their entries asynchronously, as a walker may.
-    entries: lazy
-      ? async function* () {
-        yield* entries();
-      }
-      : entries,
+    // Lazy trees also list names and make children asynchronously, as a walker may.
+    names: lazy ? () => Promise.resolve(names()) : names,
+    child: (name) => {
+      const node = specNode(children.get(name)!, piece, lazy, whole);
+      return lazy ? Promise.resolve(node) : node;
+    },
+  };
+}
+
+/** A directory node of the given entries (names may repeat, to test refusals). */
+export function dirNode(entries: [string, NarNode][]): NarNode {
+  return {
+    type: "directory",
+    names: () => entries.map(([name]) => name),
+    child: (name) => entries.find(([n]) => n === name)![1],
   };
 }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeNar, NarError, type NarNode } from "../lib/nar/mod.ts";
-import { collect, refNar, type Spec, specArb, specNode, wire } from "./_nar_fixtures.ts";
+import { collect, dirNode, refNar, type Spec, specArb, specNode, wire } from "./_nar_fixtures.ts";
 
 const file = (data: string, executable = false): Spec => ({
   type: "regular",
@@ -70,10 +70,7 @@ function sized(size: number, actual: number): NarNode {
 }
 
 Deno.test("encodeNar rejects files whose contents do not match their size", async () => {
-  const inDir = (node: NarNode): NarNode => ({
-    type: "directory",
-    entries: () => [{ name: "f", node }],
-  });
+  const inDir = (node: NarNode): NarNode => dirNode([["f", node]]);
   let e = await encodeError(inDir(sized(10, 12)));
   assert.match(e.message, /^Cannot encode NAR: at "f": file has more than its declared 10 bytes/);
   e = await encodeError(sized(10, 4));
@@ -98,10 +95,8 @@ Deno.test("encodeNar rejects files whose contents do not match their size", asyn
 });
 
 Deno.test("encodeNar rejects duplicate and invalid names and bad symlinks", async () => {
-  const dir = (...names: string[]): NarNode => ({
-    type: "directory",
-    entries: () => names.map((name) => ({ name, node: { type: "symlink", target: "x" } })),
-  });
+  const dir = (...names: string[]): NarNode =>
+    dirNode(names.map((name) => [name, { type: "symlink", target: "x" }]));
   const cases: [NarNode, RegExp][] = [
     [dir("a", "b", "a"), /at the root: duplicate entry name "a"/],
     [dir("."), /entry name "\." is not allowed/],
@@ -119,23 +114,17 @@ Deno.test("encodeNar rejects duplicate and invalid names and bad symlinks", asyn
 
 Deno.test("encodeNar batches headers and passes big chunks through uncopied", async () => {
   const big = new Uint8Array(1 << 20).fill(7);
-  const entries = Array.from({ length: 2000 }, (_, i) => ({
-    name: `f${i}`,
-    node: sized(3, 3),
-  }));
-  entries.push({
-    name: "zbig",
-    node: {
-      type: "regular",
-      executable: false,
-      size: big.length,
-      async *contents() {
-        yield big;
-      },
+  const entries = Array.from({ length: 2000 }, (_, i): [string, NarNode] => [`f${i}`, sized(3, 3)]);
+  entries.push(["zbig", {
+    type: "regular",
+    executable: false,
+    size: big.length,
+    async *contents() {
+      yield big;
     },
-  });
+  }]);
   const chunks: Uint8Array[] = [];
-  for await (const c of encodeNar({ type: "directory", entries: () => entries })) chunks.push(c);
+  for await (const c of encodeNar(dirNode(entries))) chunks.push(c);
   assert.ok(chunks.some((c) => c === big), "the 1 MiB chunk is passed on as is");
   const small = chunks.filter((c) => c !== big);
   // ~2000 * 136 bytes of headers in 64 KiB batches.

@@ -4,7 +4,7 @@
  * only when the encoder reaches them; a file is executable when its owner x
  * bit is set; sockets, FIFOs and devices are refused with their path.
  */
-import type { NarDirEntry, NarNode } from "../nar/mod.ts";
+import type { NarNode } from "../nar/mod.ts";
 import { encodeNar } from "../nar/mod.ts";
 
 /** Reads per call for big files; small files are read in one go. */
@@ -56,7 +56,13 @@ export function narSourceFromPath(path: string, opts: NarSourceOptions = {}): Pr
 function nodeOf(path: string, ring: ReadRing | undefined): NarNode {
   const info = Deno.lstatSync(path);
   if (info.isSymlink) return { type: "symlink", target: Deno.readLinkSync(path) };
-  if (info.isDirectory) return { type: "directory", entries: () => entriesOf(path, ring) };
+  if (info.isDirectory) {
+    return {
+      type: "directory",
+      names: () => namesOf(path),
+      child: (name) => nodeOf(`${path}/${name}`, ring),
+    };
+  }
   if (info.isFile) {
     const size = info.size;
     const small = size <= READ_SIZE;
@@ -89,20 +95,10 @@ export function narDumpPath(path: string, opts: NarSourceOptions = {}): Readable
   }, { highWaterMark: 0 });
 }
 
-function* entriesOf(dir: string, ring: ReadRing | undefined): Generator<NarDirEntry> {
-  for (const e of Deno.readDirSync(dir)) {
-    const child = `${dir}/${e.name}`;
-    yield {
-      name: e.name,
-      node: () => {
-        try {
-          return Promise.resolve(nodeOf(child, ring));
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      },
-    };
-  }
+function namesOf(dir: string): string[] {
+  const names: string[] = [];
+  for (const e of Deno.readDirSync(dir)) names.push(e.name);
+  return names;
 }
 
 async function* readSmall(

@@ -15,11 +15,42 @@ export function nameProblem(name: Uint8Array): string | undefined {
   return undefined;
 }
 
+/**
+ * `nameProblem` for a name given as a string, without encoding the names
+ * that have none: UTF-8 writes "/", "." and NUL only as themselves.
+ */
+export function nameProblemOf(name: string): string | undefined {
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+    return nameProblem(new TextEncoder().encode(name));
+  }
+  return undefined;
+}
+
 /** Orders byte strings as memcmp does (the order of Nix's std::map<std::string>). */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Orders strings by their UTF-8 bytes (code point order) without encoding
+ * them: UTF-16 code units sort the same way, except that surrogates (halves
+ * of code points above U+FFFF) must come after U+E000..U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
   }
   return a.length - b.length;
 }

@@ -8,9 +8,9 @@
  * ```
  * Only one directory's names per level and one file chunk are held at a time.
  */
-import type { NarDirEntry, NarNode } from "./nar_node.ts";
+import type { NarNode } from "./nar_node.ts";
 import { NarError } from "./nar_error.ts";
-import { compareBytes, nameProblem, showBytes } from "./_names.ts";
+import { compareUtf8, nameProblemOf, showBytes } from "./_names.ts";
 import {
   ChunkWriter,
   CLOSE,
@@ -52,15 +52,14 @@ export function encodeNar(root: NarNode): ReadableStream<Uint8Array> {
   }, { highWaterMark: HIGH_WATER, size: (c) => c.byteLength });
 }
 
-interface Entry {
-  name: Uint8Array;
-  path: string;
-  node: NarDirEntry["node"];
-}
+type Directory = Extract<NarNode, { type: "directory" }>;
 
+/** An open directory: its names in NAR order and the next one to write. */
 interface Frame {
-  entries: Entry[];
+  dir: Directory;
+  names: string[];
   next: number;
+  path: string;
 }
 
 const utf8 = new TextEncoder();
@@ -82,7 +81,14 @@ async function* narChunks(root: NarNode): AsyncGenerator<Uint8Array, void, undef
         symlink(w, (node as { target?: unknown }).target, path);
       } else if (kind === "directory") {
         w.raw(DIRECTORY);
-        stack.push({ entries: await sortedEntries(node, path, w.offset), next: 0 });
+        const dir = node as Directory;
+        const listed = dir.names();
+        const names = sortedNames(
+          listed instanceof Promise ? await listed : listed,
+          path,
+          w.offset,
+        );
+        stack.push({ dir, names, next: 0, path });
       } else {
         throw fail(w, path, `unknown node type ${JSON.stringify(String(kind))}`);
       }
@@ -92,13 +98,15 @@ async function* narChunks(root: NarNode): AsyncGenerator<Uint8Array, void, undef
     } else {
       const top = stack.at(-1);
       if (top === undefined) break;
-      if (top.next < top.entries.length) {
-        const e = top.entries[top.next++];
+      if (top.next < top.names.length) {
+        const name = top.names[top.next++];
         w.raw(ENTRY);
-        w.string(e.name);
+        w.string(utf8.encode(name));
         w.raw(NODE);
-        path = e.path;
-        node = typeof e.node === "function" ? await e.node() : e.node;
+        path = top.path === "" ? name : `${top.path}/${name}`;
+        // Awaited only when it is a promise: a microtask per entry adds up in big trees.
+        const child = top.dir.child(name);
+        node = child instanceof Promise ? await child : child;
       } else {
         stack.pop();
         w.raw(CLOSE);
@@ -186,39 +194,23 @@ function symlink(w: ChunkWriter, target: unknown, path: string): void {
   w.raw(CLOSE);
 }
 
-/** Collects one directory's entries (names only, nodes stay lazy) in NAR order. */
-async function sortedEntries(node: NarNode, path: string, offset: number): Promise<Entry[]> {
-  const entries: Entry[] = [];
-  const source = (node as Extract<NarNode, { type: "directory" }>).entries();
-  // `for await` over a plain iterable would make a promise per entry.
-  const sync = typeof (source as Iterable<NarDirEntry>)[Symbol.iterator] === "function";
-  for (
-    const e of sync
-      ? source as Iterable<NarDirEntry>
-      : await collect(source as AsyncIterable<NarDirEntry>)
-  ) {
-    const name = e?.name;
+/** Checks one directory's names and sorts them (in place) into NAR order. */
+function sortedNames(names: unknown, path: string, offset: number): string[] {
+  if (!Array.isArray(names)) throw failAt(offset, path, "names() did not give an array");
+  for (const name of names) {
     if (typeof name !== "string" || !name.isWellFormed()) {
       throw failAt(offset, path, `entry name ${JSON.stringify(String(name))} is not valid Unicode`);
     }
-    const bytes = utf8.encode(name);
-    const problem = nameProblem(bytes);
+    const problem = nameProblemOf(name);
     if (problem !== undefined) throw failAt(offset, path, problem);
-    entries.push({ name: bytes, path: path === "" ? name : `${path}/${name}`, node: e.node });
   }
-  entries.sort((a, b) => compareBytes(a.name, b.name));
-  for (let i = 1; i < entries.length; i++) {
-    if (compareBytes(entries[i - 1].name, entries[i].name) === 0) {
-      throw failAt(offset, path, `duplicate entry name ${showBytes(entries[i].name)}`);
+  names.sort(compareUtf8);
+  for (let i = 1; i < names.length; i++) {
+    if (names[i - 1] === names[i]) {
+      throw failAt(offset, path, `duplicate entry name ${showBytes(utf8.encode(names[i]))}`);
     }
   }
-  return entries;
-}
-
-async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of source) out.push(x);
-  return out;
+  return names;
 }
 
 function fail(w: ChunkWriter, path: string, what: string): NarError {

@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-export type { NarDirEntry, NarNode } from "./nar_node.ts";
+export type { NarNode } from "./nar_node.ts";
 export type { NarEvent } from "./nar_event.ts";
 export { NarError } from "./nar_error.ts";
 export { encodeNar } from "./encode_nar.ts";

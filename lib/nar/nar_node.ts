@@ -1,8 +1,8 @@
 /**
  * The input of the NAR encoder: a tree of nodes, built in memory or by a
- * filesystem walker (`lib/io/nar_source.ts`). Directory entries may hold a
- * thunk instead of a node so a walker only stats an entry when the encoder
- * reaches it.
+ * filesystem walker (`lib/io/nar_source.ts`). A directory lists its names
+ * and makes a child only when the encoder reaches it, so a walker stats an
+ * entry only then.
  *
  * Chunks yielded by `contents()` are handed on by the encoder without
  * copying: a producer must not reuse a chunk's memory after yielding it.
@@ -26,12 +26,13 @@ export type NarNode =
   | { type: "symlink"; target: string }
   | {
     type: "directory";
-    /** Entries in any order; the encoder sorts them by their UTF-8 bytes. */
-    entries(): AsyncIterable<NarDirEntry> | Iterable<NarDirEntry>;
+    /**
+     * The entry names in any order, as a fresh array the encoder sorts (by
+     * UTF-8 bytes) in place. Names only: a directory is held as one string per
+     * entry while it is written (an object, a thunk and an encoded name per
+     * entry made a directory of 18k files hold ~18 MiB of heap).
+     */
+    names(): string[] | Promise<string[]>;
+    /** The entry called `name`, asked for once, when the encoder reaches it. */
+    child(name: string): NarNode | Promise<NarNode>;
   };
-
-/** A named child of a directory; `node` may be resolved lazily. */
-export interface NarDirEntry {
-  name: string;
-  node: NarNode | (() => Promise<NarNode>);
-}
