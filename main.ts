@@ -8,6 +8,7 @@ import { COMMANDS, findCommand } from "./cmd/mod.ts";
 import type { Globals } from "./cmd/_args.ts";
 import { UsageError } from "./lib/cli/usage_error.ts";
 import { VERSION } from "./lib/version.ts";
+import { tuneMalloc } from "./lib/io/malloc_tuning.ts";
 
 const MAIN_HELP = `arca ${VERSION}: a peer-to-peer Nix binary cache
 
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  tuneMalloc();
   let code: number;
   try {
     code = await main(Deno.args);
