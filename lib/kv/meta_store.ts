@@ -76,12 +76,15 @@ export class MetaStore {
   async commitNarFile(c: NarFileCommit): Promise<void> {
     const now = c.narFile.createdAt;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const fileEntry = await this.kv.get(K.narfile(c.fileHash32));
+      const fileEntry = await this.kv.get<NarFileRecord>(K.narfile(c.fileHash32));
       const op = this.kv.atomic().check(fileEntry);
-      if (fileEntry.versionstamp === null) {
+      if (fileEntry.value === null) {
         op.set(K.narfile(c.fileHash32), c.narFile);
         op.set(K.narhash(c.narHash32), c.fileHash32);
         op.sum(K.stat("fileBytes"), BigInt(c.narFile.fileSize));
+      } else {
+        // Reused: young again, so gc spares it until the path that needs it is published.
+        op.set(K.narfile(c.fileHash32), { ...fileEntry.value, createdAt: now });
       }
       if (c.newChunks > 0) op.sum(K.stat("chunks"), BigInt(c.newChunks));
       if (c.storedBytes > 0) op.sum(K.stat("storedBytes"), BigInt(c.storedBytes));
@@ -118,7 +121,11 @@ export class MetaStore {
         : [];
       const missing = refs.filter((_, i) => refEntries[i].versionstamp === null);
       if (missing.length) return { status: "missing", missing };
-      const op = this.kv.atomic().check(existing, removals);
+      const file = await this.kv.get<NarFileRecord>(K.narfile(c.record.fileHash));
+      if (file.value === null) return { status: "no-file" };
+      const op = this.kv.atomic().check(existing, removals, file);
+      // See `#commitGroup`: a published path makes its NAR file record young again.
+      op.set(K.narfile(c.record.fileHash), { ...file.value, createdAt: now });
       op.set(K.narinfo(c.hashPart), c.record);
       op.sum(K.stat("paths"), 1n).sum(K.stat("narBytes"), BigInt(c.record.narSize));
       op.set(K.change(now, c.hashPart), "add");
@@ -180,6 +187,14 @@ export class MetaStore {
     const missing = new Set(outside.filter((_, i) => refEntries[i].versionstamp === null));
     if (missing.size) return undefined;
     const op = this.kv.atomic().check(removals, ...pathEntries, ...fileEntries);
+    // A NAR file record that already exists is written again, young: gc deletes an old record
+    // no path uses only if it is unchanged since gc read it, so a path published with it either
+    // changed it under gc (the delete fails) or was published before gc looked (gc sees the
+    // path, or the record is young).
+    const young = Date.now();
+    for (const e of fileEntries) {
+      if (e.value !== null) op.set(e.key, { ...(e.value as NarFileRecord), createdAt: young });
+    }
     const known = new Set(files.filter((_, i) => fileEntries[i].versionstamp !== null));
     let fileBytes = 0, chunks = 0, stored = 0, narBytes = 0;
     for (const { file, path } of group) {
@@ -471,7 +486,9 @@ export interface BatchItem {
 export type CommitPathResult =
   | { status: "ok" }
   | { status: "exists" }
-  | { status: "missing"; missing: string[] };
+  | { status: "missing"; missing: string[] }
+  /** Its NAR file record is gone (gc took it after it was stored): store the NAR again. */
+  | { status: "no-file" };
 
 /**
  * Paths per `commitImports` commit. KV allows 100 checks per commit; a group

@@ -32,7 +32,12 @@ import { type BatchChunk, type IngestResult, ingestStart } from "./ingest_chunks
 import { buildNarinfo, checkExpected } from "./publish_helpers.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
 import type { ImportOptions } from "./import_path.ts";
-import { type ImportResult, MissingReferencesError, type StoredNar } from "./store.ts";
+import {
+  type ImportResult,
+  MissingReferencesError,
+  NarFileGoneError,
+  type StoredNar,
+} from "./store.ts";
 
 /** A batch is committed once its pack holds this many bytes… */
 const BATCH_BYTES = 48 << 20;
@@ -259,6 +264,8 @@ async function commitItems(
         narinfo: other ? recordToNarinfo(other) : p.info,
         storedBytes: 0,
       });
+    } else if (c.status === "no-file") {
+      out.push(new NarFileGoneError(meta.storePath, p.file.fileHash32));
     } else {
       const byHash = new Map(meta.references.map((r) => [parseStorePathBase(r).hashPart, r]));
       out.push(new MissingReferencesError(meta.storePath, c.missing.map((h) => byHash.get(h)!)));

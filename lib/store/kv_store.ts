@@ -31,6 +31,7 @@ import {
   type ImportResult,
   MissingReferencesError,
   type NarBody,
+  NarFileGoneError,
   type PathMeta,
   type PublishOptions,
   type Store,
@@ -155,6 +156,7 @@ export class KvStore implements Store {
         storedBytes: stored.storedBytes,
       },
     });
+    if (res.status === "no-file") throw new NarFileGoneError(meta.storePath, stored.fileHash32);
     if (res.status === "missing") {
       const byHash = new Map(meta.references.map((r) => [parseStorePathBase(r).hashPart, r]));
       throw new MissingReferencesError(meta.storePath, res.missing.map((h) => byHash.get(h)!));

@@ -105,6 +105,17 @@ export class MissingReferencesError extends Error {
   }
 }
 
+/** The NAR file a path was to be published with was collected (gc) after it was stored. */
+export class NarFileGoneError extends Error {
+  override name = "NarFileGoneError";
+  constructor(readonly storePath: string, fileHash32: string) {
+    super(
+      `cannot publish ${storePath}: its NAR file ${fileHash32} was collected meanwhile` +
+        ` (store or upload it again)`,
+    );
+  }
+}
+
 export class HashMismatchError extends Error {
   override name = "HashMismatchError";
 }

@@ -19,7 +19,12 @@ import { parseStorePath, StorePathError } from "../store_path/mod.ts";
 import { missingReferences } from "./publish_helpers.ts";
 import type { UploadContext } from "./upload_context.ts";
 import { UploadRefused } from "./upload_refused.ts";
-import { HashMismatchError, type ImportResult, MissingReferencesError } from "./store.ts";
+import {
+  HashMismatchError,
+  type ImportResult,
+  MissingReferencesError,
+  NarFileGoneError,
+} from "./store.ts";
 
 export async function uploadNarinfo(
   ctx: UploadContext,
@@ -91,6 +96,7 @@ export async function uploadNarinfo(
       );
     }
     if (e instanceof HashMismatchError) throw new UploadRefused("bad-request", e.message);
+    if (e instanceof NarFileGoneError) throw new UploadRefused("conflict", e.message);
     throw e;
   }
 }
