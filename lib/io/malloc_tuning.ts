@@ -7,8 +7,12 @@
  * through (compression batches and their results, pack buffers, chunks that
  * span reads) come from the main heap, which fragments and does not shrink.
  * Measured on the bench closure import (254 paths, 1.4 GiB of NAR), peak RSS
- * was 149-159 MiB by default and 139-142 MiB with the fixed threshold, for a
- * few hundred ms more system time in 13 s. Like the V8 flags
+ * was 152-166 MiB by default and 136-146 MiB with the fixed threshold; on a
+ * 1 GiB single-file import 125-128 against 118-120 MiB. The price is system
+ * time for mapping and faulting in fresh buffers: ~0.3-0.5 s on the closure
+ * (~20 s of CPU), ~1.1 s per GiB on the single file (~13 s). Pooling the
+ * compression batch buffers took that back but not in total CPU (tried, 2
+ * alternating pairs). Like the V8 flags
  * (`lib/cli/runtime_flags.ts`), this cannot be an environment variable that
  * every launcher sets (a compiled binary has no launcher), so the program
  * sets it itself, once, at start.
