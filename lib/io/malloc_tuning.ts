@@ -21,7 +21,7 @@
  * allowed, where malloc keeps its defaults.
  */
 const M_MMAP_THRESHOLD = -3;
-export const MMAP_THRESHOLD = 128 * 1024;
+const MMAP_THRESHOLD = 128 * 1024;
 
 export function tuneMalloc(): boolean {
   // Never a permission prompt for this.
