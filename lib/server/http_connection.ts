@@ -1,9 +1,9 @@
 /**
- * One client connection of the HTTP/1.1 server: reads request heads,
- * answers `quick` requests straight from bytes in memory, builds a standard
- * `Request` for the rest, and writes the `Response` back — with
- * Content-Length when it is known, chunked otherwise. Requests on one
- * connection are answered in order (pipelining works, one at a time).
+ * One client connection of the portable HTTP/1.1 server (Deno's sockets):
+ * reads request heads, answers `quick` requests straight from bytes in
+ * memory, and hands the rest to `serveRequest` (lib/server/respond.ts).
+ * Requests on one connection are answered in order (pipelining works, one
+ * at a time).
  *
  * A connection closes on anything that leaves the byte stream ambiguous: a
  * malformed head (answered 400 first), a request body the app did not read
@@ -11,22 +11,15 @@
  * client sees a short transfer, never a short 200 that looks complete).
  */
 import { concatBytes } from "../encoding/mod.ts";
-import { ChunkedDecoder, findHeadEnd, formatResponseHead, HttpError } from "../http1/mod.ts";
+import { ChunkedDecoder, findHeadEnd, HttpError } from "../http1/mod.ts";
 import { HeadParser, type RequestHead } from "../http1/mod.ts";
-import { type AppHandler, type AppResponse, HeadRequest } from "./app.ts";
+import type { AppHandler } from "./app.ts";
+import { type QuickAnswer, readHead } from "./read_head.ts";
+import { type Exchange, type RequestBody, sendError, serveRequest } from "./respond.ts";
 
 export interface HttpApp {
-  /**
-   * A whole response (status line, fields, body) for a GET (or a HEAD when
-   * `head`) of the target `buf[from, to)` that can be answered from memory,
-   * or undefined to go through `handle`. The target is given as bytes, the
-   * way it arrived (origin form, one byte per character): the hot path makes
-   * no string for it. `date` is the current Date field value. Must be fast,
-   * must not throw, and must not keep `buf`.
-   */
-  quick?: (buf: Uint8Array, from: number, to: number, head: boolean, date: string) =>
-    | Uint8Array
-    | undefined;
+  /** Answers from memory for plain GETs and HEADs (see `QuickAnswer`). */
+  quick?: QuickAnswer;
   handle: AppHandler;
 }
 
@@ -52,25 +45,8 @@ export interface Clock {
 
 const INITIAL_BUFFER = 8192;
 const BODY_READ = 65536;
-/**
- * Response bodies are copied through buffers of this size (reused, see
- * `pool`). Measured on NAR downloads: 1 MiB was faster for one client but
- * ~30% slower with 16 (16 buffers no longer fit the CPU caches).
- */
-const COPY_BUFFER = 256 * 1024;
-/** Buffers kept for reuse: enough for as many concurrent downloads. */
-const POOL_MAX = 32;
-/** Small bodies go out in one write with their head. */
-const COALESCE = 16384;
 const enc = new TextEncoder();
 const CONTINUE = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
-const pool: ArrayBuffer[] = [];
-const UNSAFE_FIELD = /[\r\n\0]/;
-
-/** Quick answers keep the connection: only for requests without a body that allow that. */
-function bodiless(h: RequestHead): boolean {
-  return h.keepAlive && h.minor === 1 && h.contentLength <= 0 && !h.chunked;
-}
 const NOTHING = new Uint8Array(0);
 
 export class HttpConnection {
@@ -85,8 +61,6 @@ export class HttpConnection {
   #idle = true;
   #stopping = false;
   #closed = false;
-  /** Bytes of the current response already written (a 500 is possible only before any). */
-  #wrote = 0;
   /** A write started but not awaited (quick answers), which the next write waits for. */
   #pending: Promise<void> | undefined;
   #inFlight = false;
@@ -95,6 +69,7 @@ export class HttpConnection {
   /** Bytes of the unfinished head already searched for its end. */
   #scanned = 0;
   #heads = new HeadParser();
+  readonly #exchange: Exchange;
 
   constructor(
     private conn: Deno.TcpConn,
@@ -102,7 +77,15 @@ export class HttpConnection {
     private limits: HttpLimits,
     private clock: Clock,
     private onGone: (c: HttpConnection) => void,
-  ) {}
+  ) {
+    this.#exchange = {
+      app: app.handle,
+      sink: { write: (bytes) => this.#write(bytes) },
+      date: () => clock.date,
+      stopping: () => this.#stopping,
+      openBody: (head) => this.#body(head),
+    };
+  }
 
   checkDeadline(now: number): void {
     if (now > this.#deadline || now > this.#writeDeadline) this.abort();
@@ -146,11 +129,11 @@ export class HttpConnection {
           this.#send(head);
           continue;
         }
-        if (!(await this.#dispatch(head)) || this.#stopping) break;
+        if (!(await serveRequest(this.#exchange, head)) || this.#stopping) break;
       }
     } catch (e) {
       if (e instanceof HttpError) {
-        await this.#fail(e);
+        await sendError(this.#exchange, e);
       } else if (!this.#closed && !(e instanceof Deno.errors.ConnectionReset)) {
         // The peer went away or sent garbage mid-body: nothing left to answer.
         console.error(`arca: connection ended: ${(e as Error).message}`);
@@ -190,40 +173,12 @@ export class HttpConnection {
       }
       return undefined;
     }
-    const head = this.#readHead(buf, this.#start, end);
+    const head = readHead(this.#heads, this.app.quick, buf, this.#start, end, this.clock.date);
     this.#start = end;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     this.#scanned = 0;
     this.#idle = false;
     this.#deadline = Infinity;
-    return head;
-  }
-
-  /** The head `buf[start, end)` parsed, or the app's quick answer to it. */
-  #readHead(buf: Uint8Array, start: number, end: number): RequestHead | Uint8Array {
-    const quick = this.app.quick;
-    const heads = this.#heads;
-    // The hot path: the fields repeat the previous request's, so no head is built.
-    const repeat = quick && heads.scanRepeat(buf, start, end);
-    if (repeat && heads.method && bodiless(repeat)) {
-      const date = this.clock.date;
-      const answer = quick(buf, heads.targetStart, heads.targetEnd, heads.method === "HEAD", date);
-      if (answer) return answer;
-    }
-    const head = heads.parse(buf, start, end);
-    if (quick && !repeat && (head.method === "GET" || head.method === "HEAD") && bodiless(head)) {
-      // A connection's first request, or changed fields: the target is still
-      // in the buffer, one byte per character after the method and a space.
-      const at = start + head.method.length + 1;
-      const answer = quick(
-        buf,
-        at,
-        at + head.target.length,
-        head.method === "HEAD",
-        this.clock.date,
-      );
-      if (answer) return answer;
-    }
     return head;
   }
 
@@ -241,46 +196,8 @@ export class HttpConnection {
     this.#buf = bigger;
   }
 
-  async #dispatch(head: RequestHead): Promise<boolean> {
-    const hasBody = head.chunked || head.contentLength > 0;
-    const takesBody = head.method !== "GET" && head.method !== "HEAD";
-    const body = hasBody && takesBody ? this.#body(head) : undefined;
-    // An absolute-form target is the URL itself: it must parse as one.
-    if (head.target[0] !== "/" && !URL.canParse(head.target)) {
-      await this.#fail(new HttpError(400, `malformed request: invalid URL ${head.target}`));
-      return false;
-    }
-    const req = new HeadRequest(head, body?.stream ?? null);
-    let res: AppResponse;
-    try {
-      res = await this.app.handle(req);
-    } catch (e) {
-      // Never leak internals; never take the server down.
-      console.error(`arca: ${head.method} ${head.path}: request failed: ${(e as Error).message}`);
-      res = new Response("internal error\n", {
-        status: 500,
-        headers: { "content-type": "text/plain", "cache-control": "no-store" },
-      });
-    }
-    // Unread request bytes would be taken for the next request: close instead.
-    const keep = head.keepAlive && !this.#stopping && !(hasBody && !body?.done());
-    this.#wrote = 0;
-    try {
-      return await this.#respond(res, head, keep) && keep;
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (this.#wrote > 0) {
-        console.error(`arca: ${head.method} ${head.path}: response cut short: ${msg}`);
-      } else {
-        console.error(`arca: ${head.method} ${head.path}: response failed: ${msg}`);
-        await this.#fail(new HttpError(500, "internal error"));
-      }
-      return false;
-    }
-  }
-
   /** A stream over the request body, reading from the connection as the app pulls. */
-  #body(head: RequestHead): { stream: ReadableStream<Uint8Array>; done: () => boolean } {
+  #body(head: RequestHead): RequestBody {
     let done = false;
     let sendContinue = head.expectContinue;
     let left = head.contentLength;
@@ -339,117 +256,6 @@ export class HttpConnection {
     return { stream, done: () => done };
   }
 
-  /** Writes the response; false when the connection cannot carry another request. */
-  async #respond(res: AppResponse, head: RequestHead, keep: boolean): Promise<boolean> {
-    const status = res.status;
-    let declared = -1;
-    let dated = false;
-    const fields: [string, string][] = [];
-    const reply = !(res instanceof Response);
-    for (const [k, v] of reply ? res.fields : res.headers) {
-      // Headers refuses these itself; a Reply's fields are only Arca's, but checked all the same.
-      if (reply && UNSAFE_FIELD.test(k + v)) throw new Error(`unsafe response field ${k}`);
-      if (k === "content-length") {
-        if (/^\d{1,15}$/.test(v)) declared = Number(v);
-        continue;
-      }
-      // Framing and connection fields are this layer's to set.
-      if (k === "connection" || k === "keep-alive" || k === "transfer-encoding") continue;
-      if (k === "date") dated = true;
-      fields.push([k, v]);
-    }
-    if (!dated) fields.push(["date", this.clock.date]);
-    if (!keep) fields.push(["connection", "close"]);
-    else if (head.minor === 0) fields.push(["connection", "keep-alive"]);
-    const stream = res.body;
-    if (stream instanceof Uint8Array) declared = stream.length;
-    if (head.method === "HEAD" || status === 204 || status === 304 || status < 200) {
-      if (stream instanceof ReadableStream) await stream.cancel().catch(() => {});
-      if (declared >= 0 && status !== 204 && status !== 304) {
-        fields.push(["content-length", String(declared)]);
-      }
-      await this.#write(enc.encode(formatResponseHead(status, fields)));
-      return true;
-    }
-    if (!stream) {
-      fields.push(["content-length", "0"]);
-      await this.#write(enc.encode(formatResponseHead(status, fields)));
-      return true;
-    }
-    if (stream instanceof Uint8Array) {
-      fields.push(["content-length", String(declared)]);
-      await this.#sendWithHead(enc.encode(formatResponseHead(status, fields)), stream);
-      return true;
-    }
-    const body = new BodyReader(stream);
-    try {
-      if (declared >= 0) {
-        fields.push(["content-length", String(declared)]);
-        await this.#sendFixed(body, enc.encode(formatResponseHead(status, fields)), declared);
-        return true;
-      }
-      // No length given: a body that turns out to be one piece gets one anyway.
-      const first = await body.read(true);
-      const second = first && (await body.read(true));
-      if (!first || !second) {
-        fields.push(["content-length", String(first?.length ?? 0)]);
-        await this.#sendWithHead(enc.encode(formatResponseHead(status, fields)), first);
-        return true;
-      }
-      if (head.minor === 0) {
-        // HTTP/1.0 has no chunked coding: the end of the connection ends the body.
-        if (keep) fields.pop();
-        fields.push(["connection", "close"]);
-        await this.#write(enc.encode(formatResponseHead(status, fields)));
-        for (let c: Uint8Array | null = first; c; c = c === first ? second : await body.read()) {
-          await this.#write(c);
-        }
-        return false;
-      }
-      fields.push(["transfer-encoding", "chunked"]);
-      await this.#write(enc.encode(formatResponseHead(status, fields)));
-      for (let c: Uint8Array | null = first; c; c = c === first ? second : await body.read()) {
-        if (c.length) {
-          await this.#write(concatBytes([enc.encode(`${c.length.toString(16)}\r\n`), c, CRLF]));
-        }
-      }
-      await this.#write(LAST_CHUNK);
-      return true;
-    } finally {
-      body.release();
-    }
-  }
-
-  async #sendFixed(body: BodyReader, headBytes: Uint8Array, declared: number): Promise<void> {
-    let sent = 0;
-    let headSent = false;
-    for (;;) {
-      const c = await body.read();
-      if (!c) break;
-      if (sent + c.length > declared) {
-        throw new Error(`the body is longer than its Content-Length ${declared}`);
-      }
-      if (!headSent) {
-        await this.#sendWithHead(headBytes, c);
-        headSent = true;
-      } else await this.#write(c);
-      sent += c.length;
-    }
-    if (!headSent) await this.#write(headBytes);
-    if (sent < declared) {
-      throw new Error(`the body ended after ${sent} of ${declared} bytes`);
-    }
-  }
-
-  async #sendWithHead(headBytes: Uint8Array, first: Uint8Array | null): Promise<void> {
-    if (first && first.length <= COALESCE) {
-      await this.#write(concatBytes([headBytes, first]));
-    } else {
-      await this.#write(headBytes);
-      if (first) await this.#write(first);
-    }
-  }
-
   /** Starts a write without waiting for it (the caller checked none is in flight). */
   #send(bytes: Uint8Array): void {
     this.#inFlight = true;
@@ -487,68 +293,7 @@ export class HttpConnection {
     while (off < bytes.length) {
       const n = await this.conn.write(off ? bytes.subarray(off) : bytes);
       off += n;
-      this.#wrote += n;
     }
     this.#writeDeadline = Infinity;
-  }
-
-  /** Answers a request that cannot be served and leaves the connection to close. */
-  async #fail(e: HttpError): Promise<void> {
-    const text = `${e.message}\n`;
-    const head = formatResponseHead(e.status, [
-      ["content-type", "text/plain"],
-      ["content-length", String(enc.encode(text).length)],
-      ["date", this.clock.date],
-      ["connection", "close"],
-    ]);
-    await this.#write(enc.encode(head + text)).catch(() => {});
-  }
-}
-
-const CRLF = enc.encode("\r\n");
-const LAST_CHUNK = enc.encode("0\r\n\r\n");
-
-/**
- * Reads a response body. Byte streams (Arca's NAR streams, Deno's file
- * streams) are read into one reused 256 KiB buffer (BYOB), so copying a NAR to
- * the socket allocates nothing per chunk; other streams are read as they come.
- */
-class BodyReader {
-  #byob?: ReadableStreamBYOBReader;
-  #plain?: ReadableStreamDefaultReader<Uint8Array>;
-  #buffer?: ArrayBuffer;
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    try {
-      this.#byob = stream.getReader({ mode: "byob" });
-    } catch {
-      this.#plain = stream.getReader();
-    }
-  }
-
-  /**
-   * The next piece, or null at the end. With `own`, the piece is the
-   * caller's to keep (not a view of the reused buffer).
-   */
-  async read(own = false): Promise<Uint8Array | null> {
-    if (this.#plain) {
-      const r = await this.#plain.read();
-      return r.done ? null : r.value;
-    }
-    const buf = this.#buffer ?? pool.pop() ?? new ArrayBuffer(COPY_BUFFER);
-    this.#buffer = undefined;
-    const r = await this.#byob!.read(new Uint8Array(buf));
-    if (r.value) this.#buffer = r.value.buffer as ArrayBuffer;
-    if (r.done) return null;
-    return own ? r.value.slice() : r.value;
-  }
-
-  release(): void {
-    const r = this.#byob ?? this.#plain!;
-    r.cancel().catch(() => {});
-    if (this.#buffer && this.#buffer.byteLength === COPY_BUFFER && pool.length < POOL_MAX) {
-      pool.push(this.#buffer);
-    }
-    this.#buffer = undefined;
   }
 }
