@@ -9,7 +9,6 @@ import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { serveHttp } from "../lib/server/http_server.ts";
-import { createQuickRoute } from "../lib/server/quick_route.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
 import { gcWiring } from "./_gc_serve.ts";
 import { uploadWiring } from "./_uploads.ts";
@@ -109,6 +108,7 @@ ${STORE_OPTIONS_HELP}`,
       const server = serveHttp({
         hostname: addr.hostname,
         port: addr.port,
+        io: config.http_io,
         signal: stop.signal,
         onListen: ({ hostname, port }) => {
           const host = hostname.includes(":") ? `[${hostname}]` : hostname;
@@ -119,13 +119,18 @@ ${STORE_OPTIONS_HELP}`,
         },
       }, {
         // A private cache checks a token on every read: no shortcut around it.
-        quick: config.read_token ? undefined : createQuickRoute({
+        quick: config.read_token ? undefined : {
           index,
           cacheInfo: new TextEncoder().encode(cacheInfo),
           onAccess: gc.onAccess,
-        }),
+        },
         handle: uploads.wrap(handler),
       });
+      console.error(
+        server.io === "epoll"
+          ? "arca: HTTP on the epoll front (sockets on a thread of their own)"
+          : "arca: HTTP on Deno's sockets (portable)",
+      );
       const quit = () => stop.abort();
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);

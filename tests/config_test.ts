@@ -285,6 +285,7 @@ Deno.test("property: formatConfig output parses back to the same config", () => 
       fc.constantFrom("127.0.0.1:5555", "[::1]:0", "0.0.0.0:80", "example.org:443", "[fe80::1]:9"),
       fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 65535 })).map(([h, p]) => `${h}:${p}`),
     ),
+    http_io: fc.constantFrom("auto", "epoll", "portable"),
     priority: fc.integer({ min: 0, max: 1000 }),
     compression: fc.constantFrom("zstd", "xz", "none"),
     zstd_level: fc.integer({ min: 1, max: 19 }),

@@ -99,7 +99,7 @@ Deno.test("SIGKILL during import and gc never breaks the cache", async () => {
           const body = await store.openNar(info.url.slice(4));
           assert.ok(body, `${info.storePath}: NAR not served`);
           const h = createHash("sha256");
-          const stream = await body.stream(0, body.size);
+          const stream = body.body(0, body.size).stream();
           for await (
             const piece of stream.pipeThrough(decompressStream(info.compression as Decompression))
           ) {

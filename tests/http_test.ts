@@ -143,11 +143,21 @@ function pathNamed(paths: string[], name: string): string {
   return p;
 }
 
-Deno.test("arca serve speaks HTTP the way Nix and caches expect", async (t) => {
+// Both HTTP drivers (the epoll front on its thread, Deno's sockets) serve the same.
+for (const io of ["epoll", "portable"]) {
+  Deno.test(`[${io}] arca serve speaks HTTP the way Nix and caches expect`, (t) =>
+    speaksHttp(t, io));
+}
+
+async function speaksHttp(t: Deno.TestContext, io: string): Promise<void> {
   const tmp = await tempDir("arca-http-");
   const nix = await nixEnv();
-  const env = { ...arcaEnv(nix, tmp.path), ARCA_BACKEND: "kv" };
-  const xzEnv = { ...arcaEnv(nix, tmp.path, `${tmp.path}/cache-xz`), ARCA_BACKEND: "kv" };
+  const env = { ...arcaEnv(nix, tmp.path), ARCA_BACKEND: "kv", ARCA_HTTP_IO: io };
+  const xzEnv = {
+    ...arcaEnv(nix, tmp.path, `${tmp.path}/cache-xz`),
+    ARCA_BACKEND: "kv",
+    ARCA_HTTP_IO: io,
+  };
   const servers: Server[] = [];
   try {
     const key = await makeKey(tmp.path, "arca-http-test", env);
@@ -493,4 +503,4 @@ Deno.test("arca serve speaks HTTP the way Nix and caches expect", async (t) => {
     for (const s of servers) await s.stop();
     await tmp.cleanup();
   }
-});
+}

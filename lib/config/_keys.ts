@@ -98,6 +98,14 @@ export const KEYS: Keys = {
     ...text('an address "host:port" (IPv6 as "[::1]:5555")', (s) => parseBind(s) !== undefined),
     env: "ARCA_BIND",
   },
+  http_io: {
+    doc: [
+      'How `serve` moves bytes: "epoll" (its own event loop on a thread, Linux with the FFI',
+      'permission), "portable" (Deno\'s sockets, anywhere) or "auto" (epoll where it can run).',
+    ],
+    ...oneOf("auto", "epoll", "portable"),
+    env: "ARCA_HTTP_IO",
+  },
   priority: {
     doc: ["Priority advertised to Nix in nix-cache-info; lower is preferred."],
     ...integer(0, 1000),

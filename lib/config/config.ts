@@ -10,6 +10,8 @@
 export type Backend = "kv" | "filesystem";
 /** How NARs are compressed for Nix clients. */
 export type Compression = "zstd" | "xz" | "none";
+/** Which HTTP driver `serve` uses (see lib/server/http_server.ts). */
+export type HttpIo = "auto" | "epoll" | "portable";
 /** How much Arca logs. */
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
@@ -23,6 +25,8 @@ export interface Config {
   db_path: string;
   /** HTTP listen address, `host:port` (IPv6 as `[::1]:5555`). */
   bind: string;
+  /** HTTP driver: the epoll front where it can run ("auto"), or always one of the two. */
+  http_io: HttpIo;
   /** Substituter priority advertised in `nix-cache-info` (lower wins). */
   priority: number;
   /** Compression of served NARs. */

@@ -12,6 +12,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   backend: "kv",
   db_path: "",
   bind: "127.0.0.1:5555",
+  http_io: "auto",
   priority: 40,
   compression: "zstd",
   zstd_level: 3,

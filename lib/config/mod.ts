@@ -7,7 +7,7 @@
  *
  * @module
  */
-export type { Backend, Compression, Config, LogLevel } from "./config.ts";
+export type { Backend, Compression, Config, HttpIo, LogLevel } from "./config.ts";
 export { DEFAULTS } from "./defaults.ts";
 export { ConfigError } from "./config_error.ts";
 export { checkText, checkValue } from "./check_value.ts";

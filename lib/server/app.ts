@@ -7,6 +7,7 @@
  * garbage of a NAR request, ~30 KB each (measured, 145 KB NARs at c=16).
  */
 import type { RequestHead } from "../http1/mod.ts";
+import type { FileBody } from "../blob/file_body.ts";
 
 /** The parts of `Request` Arca's handlers use; a real `Request` is one too. */
 export interface AppRequest {
@@ -25,7 +26,8 @@ export interface Reply {
    * answer 500 instead. Content-Length is set by the server from a byte body.
    */
   readonly fields: readonly (readonly [string, string])[];
-  readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /** A `FileBody` is sent without copying where the server can (sendfile). */
+  readonly body: ReadableStream<Uint8Array> | Uint8Array | FileBody | null;
 }
 
 export type AppResponse = Response | Reply;
@@ -35,7 +37,7 @@ export type AppHandler = (req: AppRequest) => AppResponse | Promise<AppResponse>
 export function reply(
   status: number,
   fields: readonly (readonly [string, string])[],
-  body: ReadableStream<Uint8Array> | Uint8Array | null = null,
+  body: Reply["body"] = null,
 ): Reply {
   return { status, fields, body };
 }

@@ -23,6 +23,7 @@ import { parseRange } from "./http_range.ts";
 import { VERSION } from "../version.ts";
 import { NARINFO_FIELDS, NOT_FOUND_BODY, NOT_FOUND_FIELDS } from "./quick_route.ts";
 import { type AppHandler, type AppRequest, type AppResponse, reply } from "./app.ts";
+import type { FileBody } from "../blob/file_body.ts";
 
 export interface HandlerDeps {
   store: Store;
@@ -49,13 +50,14 @@ export function createHandler(
   const started = Date.now();
   const { index } = deps;
 
-  const narinfoResponse = (hashPart: string, bytes: Uint8Array<ArrayBuffer>, head: boolean) => {
+  const narinfoResponse = (hashPart: string, bytes: Uint8Array, head: boolean) => {
     deps.onAccess?.(hashPart);
     return head
       ? new Response(null, {
         headers: [...NARINFO_HEADERS, ["content-length", String(bytes.length)]],
       })
-      : new Response(bytes, NARINFO_INIT);
+      // A copy: index entries live in shared memory, which Response refuses.
+      : new Response(bytes.slice(), NARINFO_INIT);
   };
 
   // Not async: the narinfo hot path answers synchronously from memory.
@@ -162,14 +164,14 @@ async function serveNar(
 
   // Every chunk was checked to be on disk and intact by openNar, so the 200
   // that starts here runs to its end.
-  let stream: ReadableStream<Uint8Array>;
+  let files: FileBody;
   try {
-    stream = await body.stream(start, end);
+    files = body.body(start, end);
   } catch {
     return notFound();
   }
   deps.onServe?.({ type: "Serve", time: Date.now(), nar: name, bytes: end - start });
-  return reply(status, fields, stream);
+  return reply(status, fields, files);
 }
 
 const IMMUTABLE = ["cache-control", "public, max-age=31536000, immutable"] as const;

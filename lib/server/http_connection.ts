@@ -13,35 +13,9 @@
 import { concatBytes } from "../encoding/mod.ts";
 import { ChunkedDecoder, findHeadEnd, HttpError } from "../http1/mod.ts";
 import { HeadParser, type RequestHead } from "../http1/mod.ts";
-import type { AppHandler } from "./app.ts";
 import { type QuickAnswer, readHead } from "./read_head.ts";
+import type { Clock, HttpApp, HttpLimits } from "./server_options.ts";
 import { type Exchange, type RequestBody, sendError, serveRequest } from "./respond.ts";
-
-export interface HttpApp {
-  /** Answers from memory for plain GETs and HEADs (see `QuickAnswer`). */
-  quick?: QuickAnswer;
-  handle: AppHandler;
-}
-
-export interface HttpLimits {
-  /** Request line plus header fields; larger heads get 431. */
-  maxHeadBytes: number;
-  /** Connections beyond this get 503 and are closed. */
-  maxConnections: number;
-  /** From the first byte of a request head to its end. */
-  headTimeoutMs: number;
-  /** Keep-alive: how long an idle connection waits for its next request. */
-  idleTimeoutMs: number;
-  /** A read or write of a body that makes no progress for this long ends the connection. */
-  ioTimeoutMs: number;
-  /** After shutdown, how long running responses may take before they are cut. */
-  shutdownGraceMs: number;
-}
-
-export interface Clock {
-  now: number;
-  date: string;
-}
 
 const INITIAL_BUFFER = 8192;
 const BODY_READ = 65536;
@@ -73,7 +47,8 @@ export class HttpConnection {
 
   constructor(
     private conn: Deno.TcpConn,
-    private app: HttpApp,
+    app: HttpApp,
+    private quick: QuickAnswer | undefined,
     private limits: HttpLimits,
     private clock: Clock,
     private onGone: (c: HttpConnection) => void,
@@ -173,7 +148,7 @@ export class HttpConnection {
       }
       return undefined;
     }
-    const head = readHead(this.#heads, this.app.quick, buf, this.#start, end, this.clock.date);
+    const head = readHead(this.#heads, this.quick, buf, this.#start, end, this.clock.date);
     this.#start = end;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     this.#scanned = 0;

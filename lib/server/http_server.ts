@@ -1,132 +1,37 @@
 /**
- * Arca's HTTP/1.1 server: a listener and its connections, in place of
- * `Deno.serve`. Measured here on one core, Deno.serve answered a narinfo at
- * ~60k req/s against nginx's ~70-90k and streamed a file at ~1.5 GB/s against
- * ~2.9; a plain read/write loop over `Deno.listen` does ~80-95k and ~2.2 GB/s.
- * The app sees standard `Request`/`Response` objects, except for `quick`
- * answers (whole responses from memory, no objects built at all).
+ * Arca's HTTP/1.1 server, in place of `Deno.serve`. On Linux with the FFI
+ * permission it is the epoll front (lib/server/epoll/): sockets and quick
+ * answers on a worker thread of their own, the app on the main thread.
+ * Elsewhere, or with `io: "portable"`, it is the portable server on Deno's
+ * sockets. Both read heads, frame responses and time out alike; the tests
+ * run against both.
  */
-import { httpDate } from "../http1/mod.ts";
-import { type HttpApp, HttpConnection, type HttpLimits } from "./http_connection.ts";
+import { loadLibc } from "../io/libc.ts";
+import { serveEpoll } from "./epoll/front.ts";
+import { servePortable } from "./portable_server.ts";
+import type { HttpApp, HttpServer, HttpServerOptions } from "./server_options.ts";
 
-export type { HttpApp, HttpLimits };
-
-export interface HttpServerOptions {
-  hostname: string;
-  port: number;
-  /** Aborting it stops the server gracefully (like `shutdown()`). */
-  signal?: AbortSignal;
-  onListen?: (addr: { hostname: string; port: number }) => void;
-  limits?: Partial<HttpLimits>;
-}
-
-export interface HttpServer {
-  readonly addr: { hostname: string; port: number };
-  /** Resolves when the listener is closed and every connection has ended. */
-  readonly finished: Promise<void>;
-  /** Stops accepting; open connections finish their current response, then close. */
-  shutdown(): Promise<void>;
-}
-
-export const DEFAULT_LIMITS: HttpLimits = {
-  maxHeadBytes: 32 * 1024,
-  maxConnections: 4096,
-  headTimeoutMs: 30_000,
-  idleTimeoutMs: 75_000,
-  ioTimeoutMs: 120_000,
-  shutdownGraceMs: 30_000,
-};
+export type {
+  HttpApp,
+  HttpIo,
+  HttpLimits,
+  HttpServer,
+  HttpServerOptions,
+  QuickSource,
+} from "./server_options.ts";
+export { DEFAULT_LIMITS } from "./server_options.ts";
 
 /** Starts listening at once (throws if the address is taken) and serves `app`. */
 export function serveHttp(opts: HttpServerOptions, app: HttpApp): HttpServer {
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
-  const local = listener.addr as Deno.NetAddr;
-  const addr = { hostname: local.hostname, port: local.port };
-  const conns = new Set<HttpConnection>();
-  const clock = {
-    now: Date.now(),
-    date: httpDate(Date.now()),
-  };
-  // One timer for every connection's deadline, and the Date header's text
-  // made once a second rather than per response.
-  const tick = setInterval(() => {
-    clock.now = Date.now();
-    clock.date = httpDate(clock.now);
-    for (const c of conns) c.checkDeadline(clock.now);
-  }, 1000);
-
-  let stopping = false;
-  let allGone: () => void = () => {};
-  const gone = new Promise<void>((r) => allGone = r);
-  const onGone = (c: HttpConnection) => {
-    conns.delete(c);
-    if (stopping && conns.size === 0) allGone();
-  };
-
-  const shutdown = async () => {
-    if (!stopping) {
-      stopping = true;
-      try {
-        listener.close();
-      } catch { /* already closed */ }
-      for (const c of conns) c.stop();
-      if (conns.size === 0) allGone();
-      const force = setTimeout(() => {
-        for (const c of conns) c.abort();
-      }, limits.shutdownGraceMs);
-      await gone;
-      clearTimeout(force);
-      clearInterval(tick);
-    }
-    await gone;
-  };
-  opts.signal?.addEventListener("abort", () => void shutdown(), { once: true });
-
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept() as Deno.TcpConn;
-      } catch (e) {
-        if (stopping) return;
-        // EMFILE and friends: back off briefly rather than spin or die.
-        console.error(`arca: accept failed: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      if (stopping || conns.size >= limits.maxConnections) {
-        refuse(conn, stopping);
-        continue;
-      }
-      const c = new HttpConnection(conn, app, limits, clock, onGone);
-      conns.add(c);
-      c.run();
-    }
-  })();
-  if (opts.signal?.aborted) void shutdown();
-  opts.onListen?.(addr);
-  return {
-    addr,
-    finished: Promise.all([accepting, gone]).then(() => {}),
-    shutdown,
-  };
-}
-
-const BUSY_BODY = "too many connections, retry later\n";
-const BUSY = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n" +
-    `content-length: ${BUSY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${BUSY_BODY}`,
-);
-
-function refuse(conn: Deno.Conn, stopping: boolean): void {
-  if (stopping) {
-    conn.close();
-    return;
+  const io = opts.io ?? "auto";
+  if (io === "portable") return servePortable(opts, app);
+  const libc = loadLibc();
+  if (libc) return serveEpoll(libc, opts, app);
+  if (io === "epoll") {
+    throw new Error(
+      "the epoll HTTP front needs Linux (x86_64 or aarch64) and the FFI permission " +
+        '(--allow-ffi); use http_io = "auto" or "portable" elsewhere',
+    );
   }
-  conn.write(BUSY).catch(() => {}).finally(() => {
-    try {
-      conn.close();
-    } catch { /* gone */ }
-  });
+  return servePortable(opts, app);
 }

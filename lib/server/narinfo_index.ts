@@ -8,23 +8,18 @@
 import { formatNarinfo } from "../narinfo/mod.ts";
 import { HashPartMap, parseStorePath } from "../store_path/mod.ts";
 import type { Store } from "../store/store.ts";
+import { type FollowableIndex, IndexEntry, SharedBytes } from "./index_entry.ts";
+
+export { IndexEntry };
 
 const enc = new TextEncoder();
 /** Re-read a little before the last change seen: clocks of processes differ slightly. */
 const OVERLAP_MS = 5_000;
 
-/** One narinfo in memory. */
-export class IndexEntry {
-  constructor(
-    /** The index's own key: handing this string on (access times) compares by identity. */
-    readonly hashPart: string,
-    /** The exact bytes to send. */
-    readonly body: Uint8Array<ArrayBuffer>,
-  ) {}
-}
-
-export class NarinfoIndex {
+export class NarinfoIndex implements FollowableIndex {
   #map = new HashPartMap<IndexEntry>();
+  #bytes = new SharedBytes();
+  #listeners: ((hashPart: string, entry: IndexEntry | undefined) => void)[] = [];
   #since = 0;
   #live: boolean;
   #refreshing: Promise<void> | undefined;
@@ -53,6 +48,14 @@ export class NarinfoIndex {
     return this.#map.getAt(buf, at);
   }
 
+  entries(): Iterable<IndexEntry> {
+    return this.#map.values();
+  }
+
+  onChange(fn: (hashPart: string, entry: IndexEntry | undefined) => void): void {
+    this.#listeners.push(fn);
+  }
+
   /** Loads everything and starts following changes until `signal` aborts. */
   async start(signal: AbortSignal): Promise<void> {
     if (!this.#live) return;
@@ -70,7 +73,7 @@ export class NarinfoIndex {
 
   /** The narinfo bytes for a (validated) hash part, or undefined. */
   async get(hashPart: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    if (this.#live) return this.#map.get(hashPart)?.body;
+    if (this.#live) return this.#map.get(hashPart)?.body.slice();
     const info = await this.store.getNarinfo(hashPart);
     return info && enc.encode(formatNarinfo(info));
   }
@@ -89,7 +92,7 @@ export class NarinfoIndex {
         for await (const ch of this.store.changes!(this.#since)) {
           const info = await this.store.getNarinfo(ch.hashPart);
           if (info) this.#put(ch.hashPart, formatNarinfo(info));
-          else this.#map.delete(ch.hashPart);
+          else this.drop(ch.hashPart);
         }
         this.#since = t0 - OVERLAP_MS;
       } while (this.#again);
@@ -98,11 +101,14 @@ export class NarinfoIndex {
   }
 
   #put(hashPart: string, narinfo: string): void {
-    this.#map.set(hashPart, new IndexEntry(hashPart, enc.encode(narinfo)));
+    const entry = new IndexEntry(hashPart, this.#bytes.copy(enc.encode(narinfo)));
+    this.#map.set(hashPart, entry);
+    for (const fn of this.#listeners) fn(hashPart, entry);
   }
 
   /** Forgets a path at once (taken out of service by this process). */
   drop(hashPart: string): void {
-    this.#map.delete(hashPart);
+    if (!this.#map.delete(hashPart)) return;
+    for (const fn of this.#listeners) fn(hashPart, undefined);
   }
 }

@@ -8,8 +8,8 @@
  */
 import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
-import type { HttpApp } from "./http_connection.ts";
-import type { IndexEntry, NarinfoIndex } from "./narinfo_index.ts";
+import type { QuickAnswer } from "./read_head.ts";
+import type { EntryLookup, IndexEntry } from "./index_entry.ts";
 
 /** Fields of a narinfo answer (before Content-Length), shared with the handler. */
 export const NARINFO_FIELDS: [string, string][] = [
@@ -23,7 +23,7 @@ export const NOT_FOUND_FIELDS: [string, string][] = [
 export const NOT_FOUND_BODY = "not found\n";
 
 export interface QuickRouteDeps {
-  index: NarinfoIndex;
+  index: EntryLookup;
   cacheInfo: Uint8Array;
   onAccess?: (hashPart: string) => void;
 }
@@ -34,7 +34,7 @@ const NARINFO_SUFFIX = enc.encode(".narinfo");
 const CACHE_INFO_PATH = enc.encode("/nix-cache-info");
 const NARINFO_TARGET_LENGTH = 41; // "/" + 32 + ".narinfo"
 
-export function createQuickRoute(deps: QuickRouteDeps): NonNullable<HttpApp["quick"]> {
+export function createQuickRoute(deps: QuickRouteDeps): QuickAnswer {
   const { index } = deps;
   // Heads carry the Date field, so they are rebuilt when its text changes (once a second).
   let date = "";

@@ -10,10 +10,16 @@
 import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead, HttpError, type RequestHead } from "../http1/mod.ts";
 import { type AppHandler, type AppResponse, HeadRequest } from "./app.ts";
+import { FileBody } from "../blob/file_body.ts";
 
 /** Where a response goes. `write` resolves when `bytes` may be reused. */
 export interface ResponseSink {
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Sends `head` and then the body's files as they are (sendfile), taking
+   * over closing them; false when it cannot, and the body is streamed.
+   */
+  sendFile?(head: Uint8Array, body: FileBody): Promise<boolean>;
 }
 
 /** A request body as the driver reads it from its connection. */
@@ -98,14 +104,19 @@ export async function serveRequest(x: Exchange, head: RequestHead): Promise<bool
 
 /** Answers a request that cannot be served; the connection is to close after it. */
 export async function sendError(x: Pick<Exchange, "sink" | "date">, e: HttpError): Promise<void> {
+  await x.sink.write(errorResponse(e, x.date())).catch(() => {});
+}
+
+/** The whole answer to a request that cannot be served, closing the connection. */
+export function errorResponse(e: HttpError, date: string): Uint8Array {
   const text = `${e.message}\n`;
   const head = formatResponseHead(e.status, [
     ["content-type", "text/plain"],
     ["content-length", String(enc.encode(text).length)],
-    ["date", x.date()],
+    ["date", date],
     ["connection", "close"],
   ]);
-  await x.sink.write(enc.encode(head + text)).catch(() => {});
+  return enc.encode(head + text);
 }
 
 /** Counts what was handed to the sink: a 500 is possible only before the first byte. */
@@ -116,11 +127,19 @@ class Counted implements ResponseSink {
     this.wrote += bytes.length;
     return this.sink.write(bytes);
   }
+  async sendFile(head: Uint8Array, body: FileBody): Promise<boolean> {
+    if (!this.sink.sendFile) return false;
+    // Counted first: once the sink has started, a failure is a cut transfer.
+    this.wrote += head.length;
+    if (await this.sink.sendFile(head, body)) return true;
+    this.wrote -= head.length;
+    return false;
+  }
 }
 
 /** Writes the response; false when the connection cannot carry another request. */
 async function respond(
-  out: ResponseSink,
+  out: Counted,
   date: string,
   res: AppResponse,
   head: RequestHead,
@@ -146,11 +165,13 @@ async function respond(
   if (!dated) fields.push(["date", date]);
   if (!keep) fields.push(["connection", "close"]);
   else if (head.minor === 0) fields.push(["connection", "keep-alive"]);
-  const stream = res.body;
+  let stream = res.body;
   if (stream instanceof Uint8Array) declared = stream.length;
+  if (stream instanceof FileBody) declared = stream.length;
   const headBytes = () => enc.encode(formatResponseHead(status, fields));
   if (head.method === "HEAD" || status === 204 || status === 304 || status < 200) {
     if (stream instanceof ReadableStream) await stream.cancel().catch(() => {});
+    if (stream instanceof FileBody) stream.close();
     if (declared >= 0 && status !== 204 && status !== 304) {
       fields.push(["content-length", String(declared)]);
     }
@@ -166,6 +187,13 @@ async function respond(
     fields.push(["content-length", String(declared)]);
     await sendWithHead(out, headBytes(), stream);
     return true;
+  }
+  if (stream instanceof FileBody) {
+    fields.push(["content-length", String(declared)]);
+    const h = headBytes();
+    if (await out.sendFile(h, stream)) return true;
+    stream = stream.stream();
+    fields.pop();
   }
   const body = new BodyReader(stream);
   try {

@@ -10,7 +10,7 @@ import { formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
 import { isValidHashPart, parseStorePath } from "../store_path/mod.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
-import { fileRange, fileTail } from "../blob/file_stream.ts";
+import { FileBody } from "../blob/file_body.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
@@ -28,6 +28,8 @@ import {
 } from "./store.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
+
+const noop = () => Promise.resolve();
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
@@ -116,7 +118,8 @@ export class FsStore implements Store {
     return {
       size,
       compression: parsed.compression,
-      stream: (start, end) => end === size ? fileTail(path, start) : fileRange(path, start, end),
+      // A short file is found by `verify`; serving it just ends the transfer.
+      body: (start, end) => new FileBody([{ path, offset: start, length: end - start }], noop),
     };
   }
 

@@ -22,8 +22,8 @@ import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
-import { narExtents, packEnds } from "./nar_extents.ts";
-import { extentStream } from "./extent_stream.ts";
+import { extentParts, narExtents, packEnds } from "./nar_extents.ts";
+import { FileBody } from "../blob/file_body.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
 import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
@@ -190,7 +190,13 @@ export class KvStore implements Store {
     return {
       size: rec.fileSize,
       compression: rec.compression,
-      stream: (start, end) => this.#stream(fh, m, start, end),
+      // No crc32 here: #openChecked checked every chunk within REVERIFY_MS (and
+      // the packs' lengths just now), and Nix checks the NarHash of what it gets.
+      body: (start, end) =>
+        new FileBody(
+          extentParts(this.layout, narExtents(m), start, end),
+          (msg) => this.quarantine(fh, msg).then(() => {}),
+        ),
     };
   }
 
@@ -263,23 +269,6 @@ export class KvStore implements Store {
       }
     }
     return undefined;
-  }
-
-  #stream(
-    fileHash32: string,
-    m: Manifest,
-    start: number,
-    end: number,
-  ): ReadableStream<Uint8Array> {
-    // No crc32 here: openNar checked every chunk within REVERIFY_MS (and the
-    // packs' lengths just now), and Nix checks the NarHash of what it gets.
-    return extentStream(
-      this.layout,
-      narExtents(m),
-      start,
-      end,
-      (msg) => this.quarantine(fileHash32, msg).then(() => {}),
-    );
   }
 
   async #manifest(fileHash32: string): Promise<Manifest | undefined> {

@@ -5,6 +5,8 @@
  * shares chunks with others is a few more.
  */
 import type { Manifest } from "./manifest.ts";
+import { type CacheLayout, packPath } from "../blob/cache_layout.ts";
+import type { FilePart } from "../blob/file_body.ts";
 
 export interface Extent {
   pack: string;
@@ -49,4 +51,29 @@ export function packEnds(m: Manifest): Map<string, number> {
   }
   endsMemo.set(m, ends);
   return ends;
+}
+
+/** Bytes [start, end) of a NAR file stored as `extents`, as parts of pack files. */
+export function extentParts(
+  layout: CacheLayout,
+  extents: readonly Extent[],
+  start: number,
+  end: number,
+): FilePart[] {
+  const parts: FilePart[] = [];
+  let at = 0;
+  for (const e of extents) {
+    if (at >= end) break;
+    const from = Math.max(start, at);
+    const to = Math.min(end, at + e.length);
+    if (from < to) {
+      parts.push({
+        path: packPath(layout, e.pack),
+        offset: e.offset + from - at,
+        length: to - from,
+      });
+    }
+    at += e.length;
+  }
+  return parts;
 }

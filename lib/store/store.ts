@@ -3,6 +3,7 @@
  * it: `KvStore` (dedup chunks in packs, metadata in Deno KV) or `FsStore`
  * (the flat `nix copy --to file://` layout).
  */
+import type { FileBody } from "../blob/file_body.ts";
 import type { Compression } from "../compress/mod.ts";
 import type { Hash } from "../hash/mod.ts";
 import type { PathMeta } from "../narinfo/path_meta.ts";
@@ -61,11 +62,11 @@ export interface StoreStatus {
 export interface NarBody {
   size: number;
   compression: Compression;
-  /** Streams bytes [start, end) of the file. Errors the stream on damaged data. */
-  stream(
-    start: number,
-    end: number,
-  ): Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array>;
+  /**
+   * Bytes [start, end) of the file as parts of files on disk, opened now
+   * (throws if one is gone). Sending it fails on damaged data.
+   */
+  body(start: number, end: number): FileBody;
 }
 
 export interface Store {

@@ -38,6 +38,13 @@ export class HashPartMap<V> {
     return this.#size;
   }
 
+  /** Every value, in no particular order. */
+  *values(): IterableIterator<V> {
+    for (const first of this.#chains.values()) {
+      for (let link: Link<V> | undefined = first; link; link = link.next) yield link.value;
+    }
+  }
+
   /** The value for `hashPart`; any string may be asked for. */
   get(hashPart: string): V | undefined {
     if (hashPart.length !== HASH_PART_LENGTH) return undefined;

@@ -1,0 +1,77 @@
+/**
+ * What `serveHttp` takes and gives, whichever driver serves the sockets
+ * (the portable one on Deno's sockets, or the epoll front).
+ */
+import type { AppHandler } from "./app.ts";
+import type { FollowableIndex } from "./index_entry.ts";
+
+/** Narinfo hits and misses and /nix-cache-info, answered without the app (quick_route.ts). */
+export interface QuickSource {
+  index: FollowableIndex;
+  cacheInfo: Uint8Array;
+  /** Called on a path's first hit in each second (gc's access times); must be cheap. */
+  onAccess?: (hashPart: string) => void;
+}
+
+export interface HttpApp {
+  /** Answers from memory for plain GETs and HEADs; without it everything goes to `handle`. */
+  quick?: QuickSource;
+  handle: AppHandler;
+}
+
+export interface HttpLimits {
+  /** Request line plus header fields; larger heads get 431. */
+  maxHeadBytes: number;
+  /** Connections beyond this get 503 and are closed. */
+  maxConnections: number;
+  /** From the first byte of a request head to its end. */
+  headTimeoutMs: number;
+  /** Keep-alive: how long an idle connection waits for its next request. */
+  idleTimeoutMs: number;
+  /** A read or write of a body that makes no progress for this long ends the connection. */
+  ioTimeoutMs: number;
+  /** After shutdown, how long running responses may take before they are cut. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  maxHeadBytes: 32 * 1024,
+  maxConnections: 4096,
+  headTimeoutMs: 30_000,
+  idleTimeoutMs: 75_000,
+  ioTimeoutMs: 120_000,
+  shutdownGraceMs: 30_000,
+};
+
+/**
+ * Which driver moves the bytes: "epoll" (Linux, needs the FFI permission),
+ * "portable" (Deno's sockets, everywhere), or "auto" (epoll where it can run).
+ */
+export type { HttpIo } from "../config/mod.ts";
+import type { HttpIo } from "../config/mod.ts";
+
+export interface HttpServerOptions {
+  hostname: string;
+  port: number;
+  io?: HttpIo;
+  /** Aborting it stops the server gracefully (like `shutdown()`). */
+  signal?: AbortSignal;
+  onListen?: (addr: { hostname: string; port: number }) => void;
+  limits?: Partial<HttpLimits>;
+}
+
+export interface HttpServer {
+  readonly addr: { hostname: string; port: number };
+  /** Which driver serves (what "auto" chose). */
+  readonly io: "epoll" | "portable";
+  /** Resolves when the listener is closed and every connection has ended. */
+  readonly finished: Promise<void>;
+  /** Stops accepting; open connections finish their current response, then close. */
+  shutdown(): Promise<void>;
+}
+
+/** The Date field's text, made once a second rather than per response. */
+export interface Clock {
+  now: number;
+  date: string;
+}
