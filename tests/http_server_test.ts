@@ -528,3 +528,13 @@ test("a port in use is refused with the reason", async () => {
     return Promise.resolve();
   });
 });
+
+test("a hit just before shutdown is still reported for access times", async () => {
+  await withServer(async (port, stop) => {
+    accessed.length = 0;
+    const r = await fetch(`http://127.0.0.1:${port}${QUICK}`);
+    assert.equal(await r.text(), "quick");
+    await stop();
+    assert.deepEqual(accessed, [HASH]);
+  });
+});
