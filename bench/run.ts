@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   log("W1 narinfo hits");
   rows.push(...await benchNarinfoHits(pair, hitsFile, [1, 16, 64], spec));
   log("W2 narinfo misses");
-  rows.push(...await benchNarinfoMisses(pair, missFile, 16, spec));
+  rows.push(...await benchNarinfoMisses(pair, missFile, quick ? [16] : [1, 16, 64], spec));
   log("W3 NAR downloads");
   rows.push(...await benchNars(pair, narFiles, [1, 16], spec));
   log("W7 nix-store -r from each server");

@@ -125,24 +125,28 @@ export async function benchNarinfoHits(
   return rows;
 }
 
-/** W2: narinfo misses (random hashes, all must be 404). */
+/** W2: narinfo misses (random hashes, all must be 404), at each concurrency. */
 export async function benchNarinfoMisses(
   servers: [Server, Server],
   listFile: string,
-  connections: number,
+  concurrencies: number[],
   spec: Omit<LoadSpec, "connections">,
 ): Promise<Row[]> {
-  const [a, n] = await load(servers, [listFile, listFile], { ...spec, connections }, true);
-  const w = `W2 narinfo misses c=${connections}`;
-  return [{
-    workload: w,
-    metric: "req/s",
-    better: "higher",
-    arca: stats(a.map(rps)),
-    base: stats(n.map(rps)),
-    baseline: "nginx",
-    target: 1.0,
-  }, cpuPerRequest(w, a, n)];
+  const rows: Row[] = [];
+  for (const c of concurrencies) {
+    const [a, n] = await load(servers, [listFile, listFile], { ...spec, connections: c }, true);
+    const w = `W2 narinfo misses c=${c}`;
+    rows.push({
+      workload: w,
+      metric: "req/s",
+      better: "higher",
+      arca: stats(a.map(rps)),
+      base: stats(n.map(rps)),
+      baseline: "nginx",
+      target: 1.0,
+    }, cpuPerRequest(w, a, n));
+  }
+  return rows;
 }
 
 /**

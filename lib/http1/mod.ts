@@ -5,6 +5,7 @@
  */
 export { HttpError } from "./http_error.ts";
 export { findHeadEnd } from "./head_end.ts";
+export { makeRoom } from "./make_room.ts";
 export { MAX_HEADERS, parseRequestHead, type RequestHead } from "./request_head.ts";
 export { HeadParser } from "./head_parser.ts";
 export { ChunkedDecoder, type ChunkedPush } from "./chunked_decoder.ts";

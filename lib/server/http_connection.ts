@@ -11,7 +11,7 @@
  * client sees a short transfer, never a short 200 that looks complete).
  */
 import { concatBytes } from "../encoding/mod.ts";
-import { ChunkedDecoder, findHeadEnd, HttpError } from "../http1/mod.ts";
+import { ChunkedDecoder, findHeadEnd, HttpError, makeRoom } from "../http1/mod.ts";
 import { HeadParser, type RequestHead } from "../http1/mod.ts";
 import { type QuickAnswer, readHead } from "./read_head.ts";
 import type { Clock, HttpApp, HttpLimits } from "./server_options.ts";
@@ -157,18 +157,12 @@ export class HttpConnection {
     return head;
   }
 
-  /** Makes room after `#end` for the next read: compacts, or grows up to the head limit. */
+  /** Makes room after `#end` for the next read (the head limit bounds the growth). */
   #makeRoom(): void {
     if (this.#end < this.#buf.length) return;
-    if (this.#start > 0) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end -= this.#start;
-      this.#start = 0;
-      return;
-    }
-    const bigger = new Uint8Array(this.#buf.length * 2);
-    bigger.set(this.#buf);
-    this.#buf = bigger;
+    this.#buf = makeRoom(this.#buf, this.#start, this.#end);
+    this.#end -= this.#start;
+    this.#start = 0;
   }
 
   /** A stream over the request body, reading from the connection as the app pulls. */

@@ -247,6 +247,11 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     }, head).then((keep) => {
       remotes.delete(id);
       if (!r.gone) post({ t: "end", id, keep });
+    }).catch((e) => {
+      // serveRequest answers every failure itself; this is a bug, and costs the connection.
+      console.error(`arca: ${head.method} ${head.path}: ${(e as Error).stack ?? e}`);
+      remotes.delete(id);
+      post({ t: "end", id, keep: false });
     });
   };
 
@@ -292,14 +297,21 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
   };
 
   let force: ReturnType<typeof setTimeout> | undefined;
+  let kill: ReturnType<typeof setTimeout> | undefined;
   const shutdown = async () => {
     if (!stopping) {
       stopping = true;
       post({ t: "stop" });
       force = setTimeout(() => post({ t: "abort" }), limits.shutdownGraceMs);
+      // A worker that does not answer an abort is ended all the same.
+      kill = setTimeout(
+        () => end(new Error("the epoll front did not stop")),
+        limits.shutdownGraceMs + 5000,
+      );
     }
     await finished.catch(() => {});
     clearTimeout(force);
+    clearTimeout(kill);
   };
   opts.signal?.addEventListener("abort", () => void shutdown(), { once: true });
   if (opts.signal?.aborted) void shutdown();

@@ -29,7 +29,7 @@ import { createQuickRoute } from "../quick_route.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
 import type { FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
 import { Reactor } from "./reactor.ts";
-import { type ConnHost, WireConnection } from "./wire_connection.ts";
+import { CONNECTION_EVENTS, type ConnHost, WireConnection } from "./wire_connection.ts";
 
 /** The worker's copy of the narinfo index, kept up to date by `index` messages. */
 class IndexReplica implements EntryLookup {
@@ -148,7 +148,7 @@ function run(init: WorkerInit): void {
         setIntOption(c, fd, IPPROTO_TCP, TCP_NODELAY, 1);
         const conn = new WireConnection(fd, host);
         conns.add(conn);
-        reactor.add(fd, EPOLLIN, conn);
+        reactor.add(fd, CONNECTION_EVENTS, conn);
       }
     },
   };
