@@ -207,7 +207,10 @@ export class WireConnection {
     this.#push(p);
   }
 
-  /** Sends file ranges and then closes `fds`; false when the request is not this connection's (the caller closes them). */
+  /**
+   * Sends file ranges and then closes `fds`; false when the request is not
+   * this connection's (the caller closes them).
+   */
   files(id: number, fds: number[], ranges: FileRange[]): boolean {
     if (this.#req?.id !== id) return false;
     for (let i = 0; i < ranges.length; i++) {
