@@ -82,9 +82,12 @@ class Remote implements ResponseSink {
     }
     body.close();
     this.watchFiles(this.id, body.onShort);
-    await this.write(head);
+    // Both posted now, head first: from here the fds are the worker's to
+    // close, whatever becomes of the connection.
+    const headSent = this.write(head);
     const ranges = body.parts.map((p) => [fds.get(p.path)!, p.offset, p.length] as FileRange);
     this.post({ t: "files", id: this.id, fds: [...fds.values()], ranges });
+    await headSent;
     return true;
   }
 
@@ -163,6 +166,8 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     c.sym.write(wakeFd, new Uint8Array(one.buffer), 8);
   };
   const post = (m: ToWorker, transfer: Transferable[] = []) => {
+    // Index changes keep coming after the end; nobody is listening then.
+    if (ended) return;
     if (outbox.push(m) === 1) queueMicrotask(wake);
     for (const t of transfer) transfers.push(t);
   };
