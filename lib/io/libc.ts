@@ -29,7 +29,6 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
@@ -39,11 +38,10 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 // Linux's generic values (the same on x86_64 and aarch64).
 export const AF_INET = 2;
-export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
@@ -56,7 +54,6 @@ export const SO_REUSEADDR = 2;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const MSG_NOSIGNAL = 0x4000;
-export const SHUT_RDWR = 2;
 export const EPOLLIN = 0x1;
 export const EPOLLOUT = 0x4;
 export const EPOLLERR = 0x8;
@@ -116,8 +113,8 @@ export function loadLibc(): Libc | undefined {
   };
 }
 
-/** A socket address in its C layout, and back. */
-export function encodeSockaddr(family: number, ip: Uint8Array, port: number): Uint8Array {
+/** A socket address in its C layout (IPv4 or IPv6), and back. */
+function encodeSockaddr(family: number, ip: Uint8Array, port: number): Uint8Array {
   const sa = new Uint8Array(family === AF_INET ? 16 : 28);
   const dv = new DataView(sa.buffer);
   dv.setUint16(0, family, true);
@@ -126,7 +123,7 @@ export function encodeSockaddr(family: number, ip: Uint8Array, port: number): Ui
   return sa;
 }
 
-export function decodeSockaddr(sa: Uint8Array): { hostname: string; port: number } {
+function decodeSockaddr(sa: Uint8Array): { hostname: string; port: number } {
   const dv = new DataView(sa.buffer, sa.byteOffset, sa.byteLength);
   const family = dv.getUint16(0, true);
   const port = dv.getUint16(2, false);
@@ -158,7 +155,7 @@ const ERRNO_TEXT: Record<number, string> = {
   2: "no such file or directory (ENOENT)",
 };
 
-export function describeErrno(errno: number): string {
+function describeErrno(errno: number): string {
   return ERRNO_TEXT[errno] ?? `errno ${errno}`;
 }
 

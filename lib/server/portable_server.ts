@@ -9,6 +9,7 @@
 import { httpDate } from "../http1/mod.ts";
 import { HttpConnection } from "./http_connection.ts";
 import { createQuickRoute } from "./quick_route.ts";
+import { BUSY_RESPONSE } from "./respond.ts";
 import {
   type Clock,
   DEFAULT_LIMITS,
@@ -95,18 +96,12 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
   };
 }
 
-const BUSY_BODY = "too many connections, retry later\n";
-const BUSY = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n" +
-    `content-length: ${BUSY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${BUSY_BODY}`,
-);
-
 function refuse(conn: Deno.Conn, stopping: boolean): void {
   if (stopping) {
     conn.close();
     return;
   }
-  conn.write(BUSY).catch(() => {}).finally(() => {
+  conn.write(BUSY_RESPONSE).catch(() => {}).finally(() => {
     try {
       conn.close();
     } catch { /* gone */ }

@@ -107,6 +107,13 @@ export async function sendError(x: Pick<Exchange, "sink" | "date">, e: HttpError
   await x.sink.write(errorResponse(e, x.date())).catch(() => {});
 }
 
+const BUSY_BODY = "too many connections, retry later\n";
+/** The whole answer to a connection over the server's cap, which is then closed. */
+export const BUSY_RESPONSE = enc.encode(
+  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n" +
+    `content-length: ${BUSY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${BUSY_BODY}`,
+);
+
 /** The whole answer to a request that cannot be served, closing the connection. */
 export function errorResponse(e: HttpError, date: string): Uint8Array {
   const text = `${e.message}\n`;

@@ -26,6 +26,7 @@ import {
   TCP_NODELAY,
 } from "../../io/libc.ts";
 import { createQuickRoute } from "../quick_route.ts";
+import { BUSY_RESPONSE } from "../respond.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
 import type { FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
 import { Reactor } from "./reactor.ts";
@@ -48,12 +49,6 @@ class IndexReplica implements EntryLookup {
     }
   }
 }
-
-const BUSY_BODY = "too many connections, retry later\n";
-const BUSY = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n" +
-    `content-length: ${BUSY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${BUSY_BODY}`,
-);
 
 function run(init: WorkerInit): void {
   const c: Libc = loadLibc()!;
@@ -141,7 +136,7 @@ function run(init: WorkerInit): void {
           return;
         }
         if (conns.size >= init.limits.maxConnections) {
-          c.sym.send(fd, BUSY, BUSY.length, MSG_NOSIGNAL);
+          c.sym.send(fd, BUSY_RESPONSE, BUSY_RESPONSE.length, MSG_NOSIGNAL);
           c.sym.close(fd);
           continue;
         }
