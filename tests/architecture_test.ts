@@ -27,6 +27,7 @@ const LAYERS: [string, number][] = [
   ["lib/store/", 3],
   ["lib/gc/", 3],
   ["lib/swarm/", 3],
+  ["lib/swarm/noise/", 1],
   ["lib/server/", 4],
   ["cmd/", 5],
   ["main.ts", 6],
@@ -110,5 +111,7 @@ Deno.test("the layer check catches a violation", () => {
   assert.equal(/\bDeno\./.test(stripComments("// Deno.readFile\nconst a = 1;")), false);
   assert.equal(/\bDeno\./.test(stripComments("await Deno.readFile(p)")), true);
   assert.equal(layerOf("lib/nar/encode.ts"), 1);
+  assert.equal(layerOf("lib/swarm/noise/mod.ts"), 1); // the longer prefix wins over lib/swarm/
+  assert.equal(layerOf("lib/swarm/peer.ts"), 3);
   assert.equal(layerOf("lib/unknown/x.ts"), undefined);
 });
