@@ -12,11 +12,13 @@ import { type BatchOutcome, importBatch } from "../lib/store/import_batch.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
+import { checkSegmentNames } from "./_segments.ts";
 
 export const IMPORT_FLAGS: FlagSpec = {
   ...STORE_FLAGS,
   compression: { type: "string" },
   "signing-key": { type: "string", multiple: true },
+  segment: { type: "string", multiple: true },
   json: { type: "boolean" },
 };
 
@@ -24,17 +26,21 @@ export const IMPORT_OPTIONS_HELP =
   `  --compression zstd|xz|none   how to store and serve the NARs (default: config 'compression', zstd)
   --signing-key FILE           sign with this secret key file (repeatable); default: the
                                configured signing_key_path / signing_key_paths
+  --segment NAME               share the paths on this swarm segment only (repeatable),
+                               instead of the segments whose filter takes them (kv backend)
   --json                       print one JSON object per path instead of text
 ${STORE_OPTIONS_HELP}`;
 
-export function importFlags(p: Parsed): { flags: Partial<Config>; keyPaths: string[] } {
+export function importFlags(
+  p: Parsed,
+): { flags: Partial<Config>; keyPaths: string[]; segments: string[] } {
   const c = str(p, "compression");
   if (c !== undefined && c !== "zstd" && c !== "xz" && c !== "none") {
     throw new UsageError(`--compression must be zstd, xz or none, got '${c}'`);
   }
   const flags: Partial<Config> = storeOverrides(p);
   if (c) flags.compression = c as Compression;
-  return { flags, keyPaths: strs(p, "signing-key") };
+  return { flags, keyPaths: strs(p, "signing-key"), segments: strs(p, "segment") };
 }
 
 /**
@@ -48,7 +54,14 @@ export async function importAll(
   config: Config,
   keys: SecretKey[],
   json: boolean,
+  segments: string[] = [],
 ): Promise<number> {
+  if (segments.length) {
+    if (store.backend !== "kv") {
+      throw new UsageError("--segment needs the kv backend (the filesystem one keeps no segments)");
+    }
+    checkSegmentNames(config, segments);
+  }
   const progress = new Progress(paths.length, paths.reduce((n, p) => n + p.narSize, 0));
   let failed = 0, imported = 0, existing = 0, stored = 0;
   const opts: ImportOptions = {
@@ -56,6 +69,7 @@ export async function importAll(
     level: config.compression === "zstd" ? config.zstd_level : DEFAULT_LEVELS[config.compression],
     keys,
     onProgress: (b) => progress.update(b),
+    segments: segments.length ? segments : undefined,
   };
   const report = ({ meta, result: r, error }: BatchOutcome) => {
     progress.clear();

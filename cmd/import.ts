@@ -28,13 +28,13 @@ Exit status: 0 when every path is cached afterwards, 1 otherwise.`,
     if (p.positionals.length === 0) {
       throw new UsageError("missing store path (see 'arca import --help')");
     }
-    const { flags, keyPaths } = importFlags(p);
+    const { flags, keyPaths, segments } = importFlags(p);
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
     const metas = referencesFirst(await nixPathInfo(p.positionals));
     const failed = await withStore(
       config,
-      (store) => importAll(store, metas, config, keys, bool(p, "json")),
+      (store) => importAll(store, metas, config, keys, bool(p, "json"), segments),
     );
     return failed ? 1 : 0;
   },

@@ -21,7 +21,7 @@ ${IMPORT_OPTIONS_HELP}`,
   async run(argv, globals) {
     const p = parseFlags(argv, IMPORT_FLAGS, globals);
     expectPositionals(p, 1, 1, "store path or flake reference (see 'arca import-closure --help')");
-    const { flags, keyPaths } = importFlags(p);
+    const { flags, keyPaths, segments } = importFlags(p);
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
     const target = p.positionals[0];
@@ -29,7 +29,7 @@ ${IMPORT_OPTIONS_HELP}`,
     const metas = referencesFirst(await nixPathInfo(roots, true));
     const failed = await withStore(
       config,
-      (store) => importAll(store, metas, config, keys, bool(p, "json")),
+      (store) => importAll(store, metas, config, keys, bool(p, "json"), segments),
     );
     return failed ? 1 : 0;
   },

@@ -10,6 +10,7 @@ import { importClosureCommand } from "./import_closure.ts";
 import { keygenCommand } from "./keygen.ts";
 import { listCommand } from "./list.ts";
 import { serveCommand } from "./serve.ts";
+import { swarmCommand } from "./swarm.ts";
 import { signKeygenCommand } from "./sign_keygen.ts";
 import { statusCommand } from "./status.ts";
 import { signCommand } from "./sign.ts";
@@ -21,6 +22,7 @@ import { verifyCommand } from "./verify.ts";
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
+  swarmCommand,
   importCommand,
   importClosureCommand,
   listCommand,

@@ -2,16 +2,7 @@ import type { Command } from "./_command.ts";
 import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { checkValue, type Config } from "../lib/config/mod.ts";
-import { parseBind } from "../lib/config/parse_bind.ts";
-import { formatCacheInfo } from "../lib/narinfo/mod.ts";
-import { cacheLayout } from "../lib/blob/cache_layout.ts";
-import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
-import { serveHttp } from "../lib/server/http_server.ts";
-import { AuditBatcher } from "../lib/server/audit_batcher.ts";
-import { gcWiring } from "./_gc_serve.ts";
-import { uploadWiring } from "./_uploads.ts";
+import { runServer } from "./_serve_run.ts";
 import {
   effectiveConfig,
   STORE_FLAGS,
@@ -76,70 +67,20 @@ ${STORE_OPTIONS_HELP}`,
       throw new UsageError((e as Error).message);
     }
     const config = await effectiveConfig(p.globals, { ...flags, ...storeOverrides(p) });
-    const addr = parseBind(config.bind)!;
-    const layout = cacheLayout(config.cache_dir, config.db_path);
-
     return await withStore(config, async (store) => {
       const stop = new AbortController();
-      const cacheInfo = formatCacheInfo({
-        storeDir: config.store_dir,
-        wantMassQuery: true,
-        priority: config.priority,
-      });
-      await writeFileAtomic(layout.tmp, layout.cacheInfo, cacheInfo);
-      const index = new NarinfoIndex(store);
-      await index.start(stop.signal);
-      const audit = new AuditBatcher((evs) => store.audit(evs));
-      const gc = gcWiring(config, store, stop.signal);
-      const uploads = await uploadWiring(config, store, layout, {
-        anonymous: p.values["allow-anonymous-upload"] === true,
-        onPublish: () => index.refresh(),
-      });
-      const handler = createHandler({
-        store,
-        index,
-        storeDir: config.store_dir,
-        priority: config.priority,
-        logsDir: layout.logs,
-        onServe: (ev) => audit.add(ev),
-        onAccess: gc.onAccess,
-        upload: uploads.upload,
-      });
-      const server = serveHttp({
-        hostname: addr.hostname,
-        port: addr.port,
-        io: config.http_io,
-        signal: stop.signal,
-        onListen: ({ hostname, port }) => {
-          const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-          console.log(
-            `arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`,
-          );
-          console.error(`arca: ${uploads.summary}`);
-        },
-      }, {
-        // A private cache checks a token on every read: no shortcut around it.
-        quick: config.read_token ? undefined : {
-          index,
-          cacheInfo: new TextEncoder().encode(cacheInfo),
-          onAccess: gc.onAccess,
-        },
-        handle: uploads.wrap(handler),
-      });
-      console.error(
-        server.io === "epoll"
-          ? "arca: HTTP on the epoll front (sockets on a thread of their own)"
-          : "arca: HTTP on Deno's sockets (portable)",
-      );
       const quit = () => stop.abort();
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);
-      await server.finished;
-      Deno.removeSignalListener("SIGINT", quit);
-      Deno.removeSignalListener("SIGTERM", quit);
-      await audit.flush();
-      await gc.stop();
-      uploads.close();
+      try {
+        await runServer(config, store, {
+          anonymous: p.values["allow-anonymous-upload"] === true,
+          signal: stop.signal,
+        });
+      } finally {
+        Deno.removeSignalListener("SIGINT", quit);
+        Deno.removeSignalListener("SIGTERM", quit);
+      }
       console.error("arca: stopped");
       return 0;
     });

@@ -22,13 +22,14 @@ const FILE = "/etc/arca/config.toml";
 
 /** Uncomments the `# key = value` lines of the template. */
 function uncommented(template: string): string {
-  return template.replace(/^# ([a-z_]+ = )/gm, "$1");
+  return template.replace(/^# ([a-z_]+ = |\[\[segments\]\]$)/gm, "$1");
 }
 
 Deno.test("the template names every key with its default and parses back to DEFAULTS", () => {
   const t = configTemplate();
   for (const key of Object.keys(DEFAULTS)) {
-    assert.match(t, new RegExp(`^# ${key} = `, "m"), `template lacks ${key}`);
+    const shape = key === "segments" ? "\\[\\[segments\\]\\]$" : `${key} = `;
+    assert.match(t, new RegExp(`^# ${shape}`, "m"), `template lacks ${key}`);
   }
   // Commented out, it changes nothing; uncommented, it spells out DEFAULTS exactly.
   assert.deepEqual(parseConfig(t, FILE), {});
@@ -277,6 +278,9 @@ Deno.test("property: the reported line is right wherever the bad key sits", () =
 
 Deno.test("property: formatConfig output parses back to the same config", () => {
   const path = fc.stringMatching(/^\/[a-z0-9 ._\-\u00e9"'\\]{1,20}$/);
+  const pubKey = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((k) =>
+    `key-${k[0]}:${btoa(String.fromCharCode(...k))}`
+  );
   const config = fc.record<Config>({
     cache_dir: path,
     backend: fc.constantFrom("kv", "filesystem"),
@@ -298,14 +302,36 @@ Deno.test("property: formatConfig output parses back to the same config", () => 
     max_age: fc.constantFrom("", "30d", "24h", "1h30m"),
     upload_tokens: fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/), { maxLength: 3 }),
     read_token: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)),
-    trusted_public_keys: fc.array(
-      fc.uint8Array({ minLength: 32, maxLength: 32 }).map((k) =>
-        `key-${k[0]}:${btoa(String.fromCharCode(...k))}`
-      ),
-      { maxLength: 2 },
-    ),
+    trusted_public_keys: fc.array(pubKey, { maxLength: 2 }),
     sign_uploads: fc.boolean(),
     max_upload_size: fc.integer({ min: 1024, max: 2 ** 40 }),
+    nixpkgs_keys: fc.array(pubKey, { maxLength: 2 }),
+    discovery_port: fc.integer({ min: 1, max: 65535 }),
+    sync_port: fc.integer({ min: 0, max: 65535 }),
+    swarm_bind: fc.oneof(fc.ipV4(), fc.constantFrom("::", "::1", "fe80::1")),
+    multicast_group: fc.tuple(fc.integer({ min: 224, max: 239 }), fc.ipV4())
+      .map(([a, ip]) => `${a}.${ip.split(".").slice(1).join(".")}`),
+    multicast_interface: fc.oneof(fc.constant(""), fc.ipV4()),
+    multicast_ttl: fc.integer({ min: 1, max: 32 }),
+    static_peers: fc.array(
+      fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 65535 })).map(([h, p]) => `${h}:${p}`),
+      { maxLength: 3 },
+    ),
+    also_serve: fc.boolean(),
+    max_peers: fc.integer({ min: 1, max: 1024 }),
+    swarm_key_path: fc.oneof(fc.constant(""), path),
+    segments: fc.uniqueArray(
+      fc.record({
+        name: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,20}$/),
+        topic_key: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) =>
+          [...b].map((x) => x.toString(16).padStart(2, "0")).join("")
+        ),
+        description: fc.string({ maxLength: 30 }),
+        filter: fc.constantFrom("nixpkgs" as const, "custom" as const, "all" as const),
+        trusted_public_keys: fc.array(pubKey, { maxLength: 2 }),
+      }).map((s) => ({ ...s })),
+      { maxLength: 3, selector: (s) => s.name },
+    ).filter((ss) => new Set(ss.map((s) => s.topic_key)).size === ss.length),
   });
   fc.assert(
     fc.property(config, (c) => {

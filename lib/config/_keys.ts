@@ -9,6 +9,7 @@
 import type { Config } from "./config.ts";
 import { parseBind } from "./parse_bind.ts";
 import { parseDuration, parseSize } from "../cli/duration.ts";
+import { checkSegments, PUBLIC_KEY } from "./segments.ts";
 
 /** How one key is explained, checked and set from the environment. */
 export interface KeySpec<T> {
@@ -17,7 +18,7 @@ export interface KeySpec<T> {
   /** What a valid value is, as words: "an integer from 0 to 1000". */
   expect: string;
   /** How an environment variable's text becomes a value to check. */
-  kind: "string" | "integer" | "strings" | "boolean";
+  kind: "string" | "integer" | "strings" | "boolean" | "tables";
   /** Returns the typed value, or undefined when `v` is not valid. */
   accept(v: unknown): T | undefined;
   /** The environment variable that sets this key, if any. */
@@ -74,6 +75,16 @@ const valid = (f: () => unknown) => {
   }
 };
 const somePath = (s: string) => s !== "" && anyPath(s);
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const isMulticastV4 = (s: string) =>
+  IPV4.test(s) && Number(s.split(".")[0]) >= 224 &&
+  Number(s.split(".")[0]) <= 239;
+const isAddress = (s: string) => IPV4.test(s) || (/^[0-9A-Fa-f:.]+$/.test(s) && s.includes(":"));
+const boolean: Pick<KeySpec<boolean>, "expect" | "kind" | "accept"> = {
+  expect: "true or false",
+  kind: "boolean",
+  accept: (v) => typeof v === "boolean" ? v : undefined,
+};
 
 export const KEYS: Keys = {
   cache_dir: {
@@ -181,20 +192,94 @@ export const KEYS: Keys = {
   },
   trusted_public_keys: {
     doc: ["Public keys (name:base64); when set, an uploaded narinfo needs a valid Sig by one."],
-    ...strings(
-      'an array of public keys "name:base64"',
-      (s) => /^[^:\s]+:[A-Za-z0-9+/]{43}=$/.test(s),
-    ),
+    ...strings('an array of public keys "name:base64"', (s) => PUBLIC_KEY.test(s)),
   },
   sign_uploads: {
     doc: ["Sign uploaded paths with the configured signing keys too (foreign Sigs are kept)."],
-    expect: "true or false",
-    kind: "boolean",
-    accept: (v) => typeof v === "boolean" ? v : undefined,
+    ...boolean,
   },
   max_upload_size: {
     doc: ["The largest upload body accepted, in bytes; larger ones get 413."],
     ...integer(1024, 2 ** 50),
+  },
+  nixpkgs_keys: {
+    doc: [
+      'Public keys that make a path "nixpkgs" for segment filters: its narinfo carries a valid',
+      'signature by one of them. Every other path is "custom".',
+    ],
+    ...strings('an array of public keys "name:base64"', (s) => PUBLIC_KEY.test(s)),
+  },
+  discovery_port: {
+    doc: ["UDP port of swarm announces (multicast); `arca swarm --discovery-port`."],
+    ...integer(1, 65535),
+    env: "ARCA_DISCOVERY_PORT",
+  },
+  sync_port: {
+    doc: ["TCP port of the encrypted peer links; `arca swarm --sync-port`."],
+    ...integer(0, 65535),
+    env: "ARCA_SYNC_PORT",
+  },
+  swarm_bind: {
+    doc: ["Address the peer-link listener binds (0.0.0.0: every IPv4 interface)."],
+    ...text("an IPv4 or IPv6 address", isAddress),
+    env: "ARCA_SWARM_BIND",
+  },
+  multicast_group: {
+    doc: ["IPv4 multicast group of announces; 239.0.0.0/8 is administratively scoped."],
+    ...text("an IPv4 multicast address (224.0.0.0 to 239.255.255.255)", isMulticastV4),
+    env: "ARCA_MULTICAST_GROUP",
+  },
+  multicast_interface: {
+    doc: ['IPv4 address of the interface that sends and receives announces; "" for the default.'],
+    ...text('an IPv4 address, or ""', (s) => s === "" || IPV4.test(s)),
+    env: "ARCA_MULTICAST_INTERFACE",
+  },
+  multicast_ttl: {
+    doc: ["Multicast TTL of announces: 1 keeps them on the local network segment."],
+    ...integer(1, 32),
+  },
+  static_peers: {
+    doc: [
+      "Peers to link to without discovery (networks without multicast): host:port of their",
+      "sync port; `arca swarm --static-peer`.",
+    ],
+    ...strings('an array of "host:port"', (s) => parseBind(s) !== undefined),
+    env: "ARCA_STATIC_PEER",
+  },
+  also_serve: {
+    doc: ["`arca swarm` also serves the cache to Nix (on `bind`), peers' paths included."],
+    ...boolean,
+    env: "ARCA_ALSO_SERVE",
+  },
+  max_peers: {
+    doc: ["The most peer links at once; more peers are not dialled or accepted."],
+    ...integer(1, 1024),
+  },
+  swarm_key_path: {
+    doc: [
+      'The node\'s static key file (its identity on peer links); "" means <cache_dir>/swarm.key.',
+    ],
+    ...text("a path", anyPath),
+    path: true,
+  },
+  segments: {
+    doc: [
+      "Swarm segments: peers that share a segment's topic key replicate its paths. Listing any",
+      "[[segments]] replaces the default list (the universal segment shown here); copy it to keep",
+      "it. Fields: name; topic_key (64 hex characters, from `arca keygen`); description; filter,",
+      'which local paths it takes unless `import --segment` picked one: "nixpkgs" (signed by',
+      'nixpkgs_keys), "custom" (every other path) or "all"; trusted_public_keys, whose signatures',
+      "make a peer's narinfo acceptable (empty: this node's own signing keys). Keep it last.",
+    ],
+    expect: "an array of [[segments]] tables",
+    kind: "tables",
+    accept: (v) => {
+      try {
+        return checkSegments(v);
+      } catch {
+        return undefined;
+      }
+    },
   },
 };
 

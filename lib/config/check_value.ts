@@ -47,6 +47,7 @@ export function checkText<K extends keyof Config>(key: K, text: string, where: s
   let value: unknown = text;
   if (kind === "integer" && /^[+-]?\d{1,15}$/.test(text)) value = BigInt(text);
   else if (kind === "strings") value = [text];
+  else if (kind === "boolean" && (text === "true" || text === "false")) value = text === "true";
   return checkValue(key, value, where);
 }
 

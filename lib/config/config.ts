@@ -10,6 +10,8 @@
 export type Backend = "kv" | "filesystem";
 /** How NARs are compressed for Nix clients. */
 export type Compression = "zstd" | "xz" | "none";
+import type { Segment } from "./segments.ts";
+
 /** Which HTTP driver `serve` uses (see lib/server/http_server.ts). */
 export type HttpIo = "auto" | "epoll" | "portable";
 /** How much Arca logs. */
@@ -57,4 +59,28 @@ export interface Config {
   sign_uploads: boolean;
   /** Largest upload body accepted, in bytes (413 above). */
   max_upload_size: number;
+  /** Keys whose valid signature makes a path "nixpkgs" for segment filters. */
+  nixpkgs_keys: string[];
+  /** UDP port of swarm announces (multicast). */
+  discovery_port: number;
+  /** TCP port of encrypted peer links. */
+  sync_port: number;
+  /** Address the peer-link listener binds. */
+  swarm_bind: string;
+  /** IPv4 multicast group of announces (admin-scoped). */
+  multicast_group: string;
+  /** IPv4 address of the interface announces use; "" for the system's choice. */
+  multicast_interface: string;
+  /** Multicast TTL: 1 keeps announces on the local link. */
+  multicast_ttl: number;
+  /** Peers to link to without discovery, `host:port` of their sync port. */
+  static_peers: string[];
+  /** `arca swarm` also runs the substituter in its process. */
+  also_serve: boolean;
+  /** Most peer links at once. */
+  max_peers: number;
+  /** The node's static Noise key file; "" means `<cache_dir>/swarm.key`. */
+  swarm_key_path: string;
+  /** Swarm segments; listing any replaces the default (the universal segment). */
+  segments: Segment[];
 }

@@ -31,7 +31,8 @@ export function configTemplate(): string {
     const spec = KEYS[key];
     const env = spec.env ? [`Environment: ${spec.env}.`] : [];
     const doc = [...spec.doc, `Must be ${spec.expect}.`, ...env].map((l) => `# ${l}`);
-    return [...doc, `# ${formatKey(key, DEFAULTS[key])}`].join("\n");
+    const value = formatKey(key, DEFAULTS[key]).split("\n").map((l) => `# ${l}`.trimEnd());
+    return [...doc, ...value].join("\n");
   });
   return [HEADER.trimEnd(), ...sections].join("\n\n") + "\n";
 }

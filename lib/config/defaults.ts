@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "./config.ts";
+import { NIXPKGS_KEY, UNIVERSAL_SEGMENT } from "./segments.ts";
 
 /** Built-in defaults; frozen so no caller can change them for everyone. */
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -28,4 +29,16 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   trusted_public_keys: Object.freeze([]) as unknown as string[],
   sign_uploads: true,
   max_upload_size: 16 * 1024 ** 3,
+  nixpkgs_keys: Object.freeze([NIXPKGS_KEY]) as unknown as string[],
+  discovery_port: 7070,
+  sync_port: 7071,
+  swarm_bind: "0.0.0.0",
+  multicast_group: "239.255.70.70",
+  multicast_interface: "",
+  multicast_ttl: 1,
+  static_peers: Object.freeze([]) as unknown as string[],
+  also_serve: false,
+  max_peers: 64,
+  swarm_key_path: "",
+  segments: Object.freeze([UNIVERSAL_SEGMENT]) as unknown as Config["segments"],
 });

@@ -18,6 +18,7 @@ import { checkValue } from "./check_value.ts";
 import { isKey, KEY_NAMES } from "./_keys.ts";
 import { findSite, type KeySite, locateKeys } from "./_locate.ts";
 import { suggest } from "./_suggest.ts";
+import { checkSegments, SegmentFieldError } from "./segments.ts";
 
 /**
  * Parses and validates TOML `text` read from `file` (used in messages only).
@@ -61,13 +62,36 @@ export function parseConfig(text: string, file: string): Partial<Config> {
       continue;
     }
     try {
-      out[name] = checkValue(name, value, where);
+      out[name] = name === "segments"
+        ? segmentsAt(value, sites, file)
+        : checkValue(name, value, where);
     } catch (e) {
       problems.push({ line, error: e as ConfigError });
     }
   }
   if (problems.length > 0) throw problems.sort((a, b) => a.line - b.line)[0].error;
   return out as Partial<Config>;
+}
+
+/** `checkSegments`, with a problem reported at the line of the table or field it is in. */
+function segmentsAt(value: unknown, sites: KeySite[], file: string): Config["segments"] {
+  try {
+    return checkSegments(value);
+  } catch (e) {
+    if (!(e instanceof SegmentFieldError)) throw e;
+    // The i-th [[segments]] header, then the field's line inside that table.
+    const headers = sites.filter((s) => s.kind === "array-table" && s.path[0] === "segments");
+    const start = headers[e.index];
+    const next = headers[e.index + 1];
+    const field = e.field === undefined
+      ? undefined
+      : sites.find((s) =>
+        s.kind === "key" && s.path[0] === "segments" && s.path[1] === e.field &&
+        (!start || s.line > start.line) && (!next || s.line < next.line)
+      );
+    const line = (field ?? start)?.line;
+    throw new ConfigError(line ? `${file}:${line}` : file, e.message);
+  }
 }
 
 function unknownKey(name: string, site: KeySite | undefined): string {

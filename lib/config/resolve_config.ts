@@ -36,7 +36,14 @@ export function resolveConfig(layers: ConfigLayers): Config {
     for (const layer of [layers.file, layers.env, layers.flags]) {
       if (layer?.[key] !== undefined) v = layer[key];
     }
-    out[key] = Array.isArray(v) ? [...v] : v;
+    out[key] = key === "segments"
+      ? (v as Config["segments"]).map((s) => ({
+        ...s,
+        trusted_public_keys: [...s.trusted_public_keys],
+      }))
+      : Array.isArray(v)
+      ? [...v]
+      : v;
   }
   return out as Config;
 }

@@ -50,6 +50,17 @@ export async function writeKeyPair(
 
 /** Reads and checks a secret key file: a regular file, not readable by group or others. */
 export async function readSecretKeyFile(path: string): Promise<SecretKey> {
+  await checkSecretFile(path);
+  const text = await readText(path, "secret");
+  try {
+    return parseSecretKey(text);
+  } catch (e) {
+    throw new KeyFileError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** A secret file must be a regular file that only its owner can read. */
+export async function checkSecretFile(path: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -64,12 +75,6 @@ export async function readSecretKeyFile(path: string): Promise<SecretKey> {
         (mode & 0o777).toString(8).padStart(4, "0")
       }); run: chmod 600 ${path}`,
     );
-  }
-  const text = await readText(path, "secret");
-  try {
-    return parseSecretKey(text);
-  } catch (e) {
-    throw new KeyFileError(`${path}: ${(e as Error).message}`);
   }
 }
 
@@ -102,7 +107,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Writes `text` to a new temporary file with `mode`, then renames it over `path`. */
-async function writeNew(path: string, text: string, mode: number): Promise<void> {
+export async function writeNew(path: string, text: string, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   try {
     const f = await Deno.open(tmp, { write: true, createNew: true, mode });

@@ -20,6 +20,8 @@
  * | `["doomed", packId]` | ms when gc found the pack unused; deleted a grace period later |
  * | `["gclock"]` | `Lease` of the gc run in progress |
  * | `["upload", name]` | `{ narHash, narSize, time }`: a NAR file uploaded under `nar/<name>` |
+ * | `["swarm", "entry", segment, key]` | encoded swarm entry state (`lib/swarm/proto/entry.ts`) |
+ * | `["swarm", "status"]` | `SwarmStatusRecord`: the running swarm's node and peers, for `arca status` |
  */
 export const K = {
   narinfo: (hashPart: string) => ["narinfo", hashPart] as const,
@@ -50,6 +52,9 @@ export const K = {
   gcLock: ["gclock"] as const,
   upload: (name: string) => ["upload", name] as const,
   uploadPrefix: ["upload"] as const,
+  swarmEntry: (segment: string, key: string) => ["swarm", "entry", segment, key] as const,
+  swarmEntryPrefix: (segment: string) => ["swarm", "entry", segment] as const,
+  swarmStatus: ["swarm", "status"] as const,
 };
 
 export type StatName = "paths" | "narBytes" | "fileBytes" | "storedBytes" | "chunks";

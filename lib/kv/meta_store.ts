@@ -461,7 +461,7 @@ export interface UploadRecord {
  * Retries `f` while SQLite reports "database is locked": several processes
  * (serve, import, gc) write one KV file, and its busy timeout is short.
  */
-async function whileLocked<T>(f: () => Promise<T>): Promise<T> {
+export async function whileLocked<T>(f: () => Promise<T>): Promise<T> {
   for (let attempt = 0;; attempt++) {
     try {
       return await f();

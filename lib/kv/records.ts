@@ -17,6 +17,8 @@ export interface NarRecord {
   fileHash: string;
   fileSize: number;
   importedAt: number;
+  /** Swarm segments chosen at import (`import --segment`); absent: the segment filters decide. */
+  segments?: string[];
 }
 
 /** One stored NAR file; its chunk list is the manifest file of the same name. */

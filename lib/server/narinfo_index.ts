@@ -4,6 +4,9 @@
  * KV read; changes made by other processes (an `arca import` next to a
  * running `serve`) arrive through the store's change feed. Stores without a
  * feed (filesystem) are asked directly.
+ *
+ * Narinfos of paths known only from swarm peers (`setRemote`) are served
+ * the same way; a local narinfo of the same path wins over a remote one.
  */
 import { formatNarinfo } from "../narinfo/mod.ts";
 import { HashPartMap, parseStorePath } from "../store_path/mod.ts";
@@ -18,6 +21,7 @@ const OVERLAP_MS = 5_000;
 
 export class NarinfoIndex implements FollowableIndex {
   #map = new HashPartMap<IndexEntry>();
+  #remote = new Map<string, IndexEntry>();
   #bytes = new SharedBytes();
   #listeners: ((hashPart: string, entry: IndexEntry | undefined) => void)[] = [];
   #since = 0;
@@ -92,7 +96,7 @@ export class NarinfoIndex implements FollowableIndex {
         for await (const ch of this.store.changes!(this.#since)) {
           const info = await this.store.getNarinfo(ch.hashPart);
           if (info) this.#put(ch.hashPart, formatNarinfo(info));
-          else this.drop(ch.hashPart);
+          else this.#dropLocal(ch.hashPart);
         }
         this.#since = t0 - OVERLAP_MS;
       } while (this.#again);
@@ -101,14 +105,45 @@ export class NarinfoIndex implements FollowableIndex {
   }
 
   #put(hashPart: string, narinfo: string): void {
-    const entry = new IndexEntry(hashPart, this.#bytes.copy(enc.encode(narinfo)));
-    this.#map.set(hashPart, entry);
+    this.#serve(hashPart, new IndexEntry(hashPart, this.#bytes.copy(enc.encode(narinfo))));
+  }
+
+  #serve(hashPart: string, entry: IndexEntry | undefined): void {
+    if (entry) this.#map.set(hashPart, entry);
+    else if (!this.#map.delete(hashPart)) return;
     for (const fn of this.#listeners) fn(hashPart, entry);
   }
 
   /** Forgets a path at once (taken out of service by this process). */
   drop(hashPart: string): void {
-    if (!this.#map.delete(hashPart)) return;
-    for (const fn of this.#listeners) fn(hashPart, undefined);
+    this.#dropLocal(hashPart);
+  }
+
+  /** The local narinfo is gone: a peer's, if any, is served instead. */
+  #dropLocal(hashPart: string): void {
+    const remote = this.#remote.get(hashPart);
+    if (this.#map.get(hashPart) === remote) return;
+    this.#serve(hashPart, remote);
+  }
+
+  /** Sets (or, with undefined, removes) the narinfo of a path known from swarm peers. */
+  setRemote(hashPart: string, narinfo: string | undefined): void {
+    const served = this.#map.get(hashPart);
+    const old = this.#remote.get(hashPart);
+    const local = served !== undefined && served !== old;
+    if (narinfo === undefined) {
+      if (!old) return;
+      this.#remote.delete(hashPart);
+      if (!local) this.#serve(hashPart, undefined);
+      return;
+    }
+    const entry = new IndexEntry(hashPart, this.#bytes.copy(enc.encode(narinfo)));
+    this.#remote.set(hashPart, entry);
+    if (!local) this.#serve(hashPart, entry);
+  }
+
+  /** Narinfos served for peers' paths (a local one of the same path not counted). */
+  get remoteSize(): number {
+    return this.#remote.size;
   }
 }

@@ -30,7 +30,7 @@ import type { MetaStore, NarFileCommit, PathCommit } from "../kv/meta_store.ts";
 import type { ChunkLocation } from "../kv/records.ts";
 import { type BatchChunk, type IngestResult, ingestStart } from "./ingest_chunks.ts";
 import { buildNarinfo, checkExpected } from "./publish_helpers.ts";
-import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
+import { narinfoToRecord, recordToNarinfo, withSegments } from "./record_narinfo.ts";
 import type { ImportOptions } from "./import_path.ts";
 import {
   type ImportResult,
@@ -305,7 +305,7 @@ function prepare(it: Pending, opts: ImportOptions, now: number) {
   const path: PathCommit = {
     hashPart: parseStorePathBase(baseName(meta.storePath)).hashPart,
     referenceHashParts: meta.references.map((r) => parseStorePathBase(r).hashPart),
-    record: narinfoToRecord(info, fileHash32, now),
+    record: withSegments(narinfoToRecord(info, fileHash32, now), opts.segments),
     audit: {
       type: "Import",
       time: now,

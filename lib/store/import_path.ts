@@ -15,6 +15,8 @@ export interface ImportOptions {
   level: number;
   keys: SecretKey[];
   onProgress?: (narBytes: number) => void;
+  /** Swarm segments the paths are shared on (`import --segment`). */
+  segments?: string[];
 }
 
 export async function importPath(
@@ -38,5 +40,9 @@ export async function importPath(
     },
     onProgress: opts.onProgress,
   });
-  return await store.publish(meta, stored, { keys: opts.keys, event: "Import" });
+  return await store.publish(meta, stored, {
+    keys: opts.keys,
+    event: "Import",
+    segments: opts.segments,
+  });
 }

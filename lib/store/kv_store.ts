@@ -26,7 +26,7 @@ import { extentParts, narExtents, packEnds } from "./nar_extents.ts";
 import { FileBody } from "../blob/file_body.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
-import { narinfoToRecord, recordToNarinfo } from "./record_narinfo.ts";
+import { narinfoToRecord, recordToNarinfo, withSegments } from "./record_narinfo.ts";
 import {
   type ImportResult,
   MissingReferencesError,
@@ -146,7 +146,7 @@ export class KvStore implements Store {
     const res = await this.meta.commitPath({
       hashPart: sp.hashPart,
       referenceHashParts: meta.references.map((r) => parseStorePathBase(r).hashPart),
-      record: narinfoToRecord(info, stored.fileHash32, now),
+      record: withSegments(narinfoToRecord(info, stored.fileHash32, now), opts.segments),
       audit: {
         type: opts.event ?? "Import",
         time: now,

@@ -21,6 +21,12 @@ export function recordToNarinfo(r: NarRecord): NarInfo {
   };
 }
 
+/** `r` with the segments chosen at import, when there are any. */
+export function withSegments(r: NarRecord, segments: string[] | undefined): NarRecord {
+  if (segments?.length) r.segments = [...segments];
+  return r;
+}
+
 export function narinfoToRecord(n: NarInfo, fileHash32: string, importedAt: number): NarRecord {
   const rec: NarRecord = {
     storePath: n.storePath,

@@ -40,6 +40,8 @@ export interface PublishOptions {
   keys: SecretKey[];
   /** Audit event type: `Import` (default) or `Upload`. */
   event?: string;
+  /** Swarm segments the path is shared on (`import --segment`); default: the filters decide. */
+  segments?: string[];
 }
 
 export interface ImportResult {
