@@ -83,5 +83,5 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
   await server.finished;
   await audit.flush();
   await gc.stop();
-  uploads.close();
+  await uploads.close();
 }

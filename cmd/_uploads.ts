@@ -1,16 +1,18 @@
 /**
  * Wiring of uploads for `serve`: the upload context from the configuration
  * (tokens, trusted keys, signing keys, size limit) and the two pieces the
- * substituter takes: the `PUT` handler and the read-side wrapper.
+ * substituter takes: the `PUT` handler and the read-side wrapper, in front
+ * of which the Cachix API (`/api/v1/cache/…`) answers its own routes.
  */
 import type { Config } from "../lib/config/mod.ts";
 import { DEFAULT_LEVELS } from "../lib/compress/mod.ts";
 import type { CacheLayout } from "../lib/blob/cache_layout.ts";
 import { storeMeta } from "../lib/store/store_meta.ts";
-import { parsePublicKey } from "../lib/sign/mod.ts";
+import { formatPublicKey, parsePublicKey, publicKeyOf } from "../lib/sign/mod.ts";
 import type { Store } from "../lib/store/store.ts";
 import type { UploadContext } from "../lib/store/upload_context.ts";
 import { createUploadHandler, withUploadReads } from "../lib/server/upload/mod.ts";
+import { CACHIX_PREFIX, createCachixApi } from "../lib/server/cachix/mod.ts";
 import { signingKeys } from "./_context.ts";
 import type { AppHandler, AppRequest } from "../lib/server/app.ts";
 
@@ -21,7 +23,7 @@ export interface UploadWiring {
   ) => AppHandler;
   /** One line for the start-up message. */
   summary: string;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export async function uploadWiring(
@@ -32,6 +34,7 @@ export async function uploadWiring(
 ): Promise<UploadWiring> {
   const tokens = config.upload_tokens;
   const meta = storeMeta(store);
+  const keys = await signingKeys(config, []);
   const ctx: UploadContext = {
     store,
     meta,
@@ -40,14 +43,26 @@ export async function uploadWiring(
     compression: config.compression,
     level: config.compression === "zstd" ? config.zstd_level : DEFAULT_LEVELS[config.compression],
     trustedKeys: config.trusted_public_keys.map((k) => parsePublicKey(k)),
-    signingKeys: config.sign_uploads ? await signingKeys(config, []) : [],
+    signingKeys: config.sign_uploads ? keys : [],
     maxBytes: config.max_upload_size,
   };
+  const cachix = createCachixApi({
+    ctx,
+    tokens,
+    anonymous: opts.anonymous,
+    readToken: config.read_token,
+    ownKeys: keys.map((k) => formatPublicKey(publicKeyOf(k))),
+    onPublish: opts.onPublish,
+  });
   const upload = createUploadHandler({
     ctx,
     tokens,
     anonymous: opts.anonymous,
-    onPublish: opts.onPublish,
+    // A path pushed by nix copy may be what a Cachix push waits for.
+    onPublish: async (storePath) => {
+      await opts.onPublish();
+      await cachix.published(storePath);
+    },
   });
   const summary = tokens.length
     ? `uploads with ${tokens.length} token(s)`
@@ -56,14 +71,28 @@ export async function uploadWiring(
     : "uploads disabled (no upload token)";
   return {
     upload,
-    wrap: (inner) =>
-      withUploadReads(inner, {
+    wrap: (inner) => {
+      const reads = withUploadReads(inner, {
         ctx,
         readToken: config.read_token,
         uploadTokens: tokens,
         upload,
-      }),
+      });
+      // The Cachix API checks its own tokens (its part URLs carry none).
+      return (req) => {
+        const path = pathOf(req.url);
+        return path.startsWith(CACHIX_PREFIX) ? cachix.handle(req, path) : reads(req);
+      };
+    },
     summary: config.read_token ? `${summary}; reads need a token` : summary,
-    close: () => {},
+    close: () => cachix.close(),
   };
+}
+
+function pathOf(url: string): string {
+  // Skip scheme and authority, drop the query (as the substituter does).
+  const s = url.indexOf("/", url.indexOf("//") + 2);
+  if (s < 0) return "/";
+  const q = url.indexOf("?", s);
+  return q < 0 ? url.slice(s) : url.slice(s, q);
 }

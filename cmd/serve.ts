@@ -37,6 +37,10 @@ Bearer token); without one, uploads are refused. Uploaded narinfos are checked
 when set) and signed with the configured keys when 'sign_uploads' is on.
 'read_token' (ARCA_READ_TOKEN) makes the cache private.
 
+Cachix clients push with the same tokens: 'cachix --host http://HOST:PORT push
+NAME PATH' (CACHIX_AUTH_TOKEN = an upload token; CACHIX_SIGNING_KEY optional).
+The API is served under /api/v1/cache/NAME/; any NAME reaches this cache.
+
 GC roots: 'PUT /gcroots/NAME' with the same token and a body of store paths,
 one per line (full paths or basenames), keeps their closures through gc;
 '?expires=7d' (or header 'X-Arca-Expires: 7d') makes it end; 'DELETE

@@ -19,6 +19,7 @@
  */
 import { fingerprint } from "../narinfo/fingerprint.ts";
 import type { NarInfo } from "../narinfo/narinfo.ts";
+import type { PathMeta } from "../narinfo/path_meta.ts";
 import type { PublicKey, SecretKey } from "./keys.ts";
 import { signMessage, verifyMessage } from "./sign_message.ts";
 
@@ -39,7 +40,11 @@ export function signNarinfo(
 }
 
 /** True if any of the narinfo's signatures verifies under `keys`. Never throws. */
-export function verifyNarinfo(info: NarInfo, keys: PublicKey[], storeDir?: string): boolean {
+export function verifyNarinfo(
+  info: NarInfo | PathMeta,
+  keys: PublicKey[],
+  storeDir?: string,
+): boolean {
   let fp: string;
   try {
     fp = fingerprint(info, storeDir);

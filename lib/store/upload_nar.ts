@@ -18,7 +18,7 @@ import { NarError, narValidator } from "../nar/mod.ts";
 import { checkSha256, decodeContent, guardBody, sniffGzip } from "./upload_streams.ts";
 import type { UploadContext } from "./upload_context.ts";
 import { UploadRefused } from "./upload_refused.ts";
-import type { StoredNar } from "./store.ts";
+import { HashMismatchError, type StoredNar, type StoreNarOptions } from "./store.ts";
 
 const NAME = /^([0-9a-df-np-sv-z]{52})\.nar(\.[A-Za-z0-9]{1,8})?$/;
 const EXTENSIONS: Record<string, Decompression> = {
@@ -55,12 +55,17 @@ export function parseUploadName(name: string): UploadName {
   return { fileHash32: m[1], method };
 }
 
-/** Stores an uploaded NAR file and remembers its name. Throws `UploadRefused` for bad input. */
+/**
+ * Stores an uploaded NAR file and remembers its name. Throws `UploadRefused`
+ * for bad input. With `expect` (a client that says up front what the NAR
+ * is), a NAR with another NarHash or NarSize is refused and nothing is kept.
+ */
 export async function uploadNar(
   ctx: UploadContext,
   name: string,
   body: ReadableStream<Uint8Array>,
   contentEncoding: string | null,
+  expect?: StoreNarOptions["expect"],
 ): Promise<StoredNar> {
   const parsed = parseUploadName(name);
   const what = `nar/${name}`;
@@ -75,7 +80,11 @@ export async function uploadNar(
       method = s.gzip ? "gzip" : "none";
     }
     const nar = file.pipeThrough(decompressStream(method)).pipeThrough(narValidator());
-    stored = await ctx.store.storeNar(nar, { compression: ctx.compression, level: ctx.level });
+    stored = await ctx.store.storeNar(nar, {
+      compression: ctx.compression,
+      level: ctx.level,
+      expect,
+    });
   } catch (e) {
     throw asRefusal(e, what);
   }
@@ -107,6 +116,7 @@ export async function hasUploadedNar(ctx: UploadContext, name: string): Promise<
 /** Client-caused failures become refusals; Arca's own failures pass unchanged. */
 function asRefusal(e: unknown, what: string): unknown {
   if (e instanceof UploadRefused) return e;
+  if (e instanceof HashMismatchError) return new UploadRefused("bad-request", e.message);
   if (e instanceof CompressionError) {
     return new UploadRefused("bad-request", `${what}: ${firstLine(e.message)}`);
   }

@@ -11,11 +11,20 @@ export type RefusalKind =
   | "too-large" // over max_upload_size
   | "untrusted" // no signature by a trusted key
   | "conflict" // references not cached yet, NAR not uploaded
-  | "not-found"; // an upload path Arca does not know
+  | "not-found" // an upload path Arca does not know
+  | "busy"; // too many uploads at once: try again later
 
 export class UploadRefused extends Error {
   override name = "UploadRefused";
   constructor(readonly kind: RefusalKind, message: string) {
     super(message);
+  }
+}
+
+/** A path refused only because some of its references are not published yet. */
+export class ReferencesMissing extends UploadRefused {
+  override name = "ReferencesMissing";
+  constructor(readonly storePath: string, readonly missing: string[]) {
+    super("conflict", `${storePath}: references not in the cache yet: ${missing.join(", ")}`);
   }
 }

@@ -13,7 +13,13 @@ const STATUS: Record<RefusalKind, number> = {
   "untrusted": 403,
   "conflict": 409,
   "not-found": 404,
+  "busy": 429,
 };
+
+/** The HTTP status of a refusal of this kind. */
+export function refusalStatus(kind: RefusalKind): number {
+  return STATUS[kind];
+}
 
 /** The response for an error thrown while receiving `what` (e.g. "PUT /nar/…"). */
 export function refusalResponse(e: unknown, what: string): Response {
