@@ -27,6 +27,7 @@ const LAYERS: [string, number][] = [
   ["lib/store/", 3],
   ["lib/gc/", 3],
   ["lib/swarm/", 3],
+  ["lib/swarm/reconcile/", 1],
   ["lib/server/", 4],
   ["cmd/", 5],
   ["main.ts", 6],
