@@ -29,6 +29,7 @@ const LAYERS: [string, number][] = [
   ["lib/swarm/", 3],
   ["lib/swarm/proto/", 1],
   ["lib/swarm/noise/", 1],
+  ["lib/swarm/reconcile/", 1],
   ["lib/server/", 4],
   ["cmd/", 5],
   ["main.ts", 6],
