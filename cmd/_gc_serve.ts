@@ -27,12 +27,14 @@ export function gcWiring(config: Config, store: Store, signal: AbortSignal): GcW
     };
     loop = gcLoop(gcRunner(store), parseDuration(config.gc_interval), opts, signal, (r) => {
       if (r instanceof Error) console.error(`arca: scheduled gc failed: ${r.message}`);
-      else if (r.paths.length || r.sweep?.packsDeleted) {
-        console.error(
-          `arca: gc removed ${r.paths.length} paths, freed ${
-            r.before.storedBytes - r.after.storedBytes
-          } stored bytes`,
-        );
+      else {
+        if (r.paths.length || r.space.freed) {
+          console.error(
+            `arca: gc removed ${r.paths.length} paths, freed ${r.space.freed} bytes on disk ` +
+              `(cache ${r.space.before} -> ${r.space.after} bytes)`,
+          );
+        }
+        if (!r.space.fits) console.error(`arca: scheduled gc: ${r.space.problem}`);
       }
     });
   }

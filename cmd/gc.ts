@@ -2,7 +2,7 @@ import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { formatBytes, parseDuration, parseSize } from "../lib/cli/duration.ts";
-import { DEFAULT_GRACE_MS, type GcReport } from "../lib/gc/mod.ts";
+import { bytesText, DEFAULT_GRACE_MS, type GcReport } from "../lib/gc/mod.ts";
 import {
   effectiveConfig,
   STORE_FLAGS,
@@ -26,15 +26,25 @@ under nar/ that no narinfo names.
 
   --max-age DUR    remove paths imported longer than DUR ago and not downloaded
                    since (e.g. 30d, 7d, 24h, 1h30m)
-  --max-size SIZE  then remove least-recently-used paths until the NAR files of
-                   the paths left fit in SIZE (e.g. 10G, 500M, 1T, 100K)
+  --max-size SIZE  then remove least-recently-used paths until the cache
+                   directory fits in SIZE on disk (e.g. 10G, 500M, 1T, 100K):
+                   what 'du -sb' of it counts (packs, manifests, NAR files,
+                   narinfos, the KV database with its WAL, logs...), without
+                   the work in progress under tmp/. Dead chunks inside packs
+                   still in use count until gc compacts those packs, which it
+                   does as far as needed to fit; the database is VACUUMed when
+                   its free pages are what stands in the way.
 Without either, the configured max_age / max_size apply; with neither
-configured, only unused space is freed.
+configured, only unused space is freed. When the cache cannot fit (pins and
+gc roots need more, uploads awaiting their narinfo, a running import holds a
+lease), gc removes what it may, says why and exits 1.
 
 Options:
-  --dry-run        print what would be removed (paths, bytes) and change nothing
-  --grace DUR      keep work younger than this: recent imports, uploads awaiting
-                   their narinfo, new packs (default 15m)
+  --dry-run        print what would be removed (paths, bytes freed on disk, size
+                   after) and change nothing
+  --grace DUR      keep work younger than this: uploads awaiting their narinfo,
+                   new packs, and recent imports unless --max-size needs them
+                   (default 15m)
   --json           print the report as JSON
 ${STORE_OPTIONS_HELP}`,
   async run(argv, globals) {
@@ -61,7 +71,9 @@ ${STORE_OPTIONS_HELP}`,
     );
     if (bool(p, "json")) console.log(JSON.stringify(report, null, 2));
     else printReport(report, dryRun);
-    return 0;
+    if (report.space.fits) return 0;
+    console.error(`arca: gc: ${report.space.problem}`);
+    return 1;
   },
 };
 
@@ -80,11 +92,19 @@ function printReport(r: GcReport, dryRun: boolean): void {
       `${dryRun ? "would remove" : "removed"} ${e.storePath} (${formatBytes(e.fileSize)})`,
     );
   }
+  const sp = r.space;
+  const limit = sp.limit === undefined ? "" : `, limit ${bytesText(sp.limit)}`;
   if (dryRun) {
     console.log(
       `gc plan: ${r.paths.length} paths, ${files} of NAR files` +
         ` (${formatBytes(r.plan.bytesBefore)} -> ${formatBytes(r.plan.bytesAfter)});` +
         ` ${r.plan.protectedPaths} paths kept by roots, pins or the grace period`,
+    );
+    console.log(
+      `gc plan: would free ${bytesText(sp.freed)} on disk${
+        sp.vacuum ? " and VACUUM the database" : ""
+      };` +
+        ` cache ${bytesText(sp.before)} -> ${bytesText(sp.after)}${limit}`,
     );
     return;
   }
@@ -96,5 +116,9 @@ function printReport(r: GcReport, dryRun: boolean): void {
       }); ${s.packsDeleted} packs deleted, ${s.packsCompacted} compacted, ` +
       `${s.packsDoomed} waiting for the grace period; ${s.narFiles} NAR files, ` +
       `${s.manifests} manifests, ${s.chunkEntries} chunk entries removed`,
+  );
+  console.log(
+    `gc: freed ${bytesText(sp.freed)} on disk${sp.vacuum ? ", VACUUMed the database" : ""};` +
+      ` cache ${bytesText(sp.before)} -> ${bytesText(sp.after)}${limit}`,
   );
 }

@@ -1,7 +1,7 @@
 /**
  * gc end to end with a real Nix: four closures imported at different times,
  * one pinned and one downloaded. `gc --max-age` removes exactly the oldest
- * unpinned one, `gc --max-size` the least recently used one; the pinned one
+ * unpinned one, `gc --max-size` (bytes on disk) the least recently used one; the pinned one
  * survives both; stored bytes go down by what the removed paths had stored;
  * afterwards a real Nix substitutes every closure still listed.
  */
@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { arca, buildPath, deleteStorePaths, nixEnv, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
 import { arcaEnv, makeKey, substitute } from "./_cache_fixture.ts";
+import { diskShot } from "./_disk.ts";
 
 async function smallClosure(tag: string, nix: Record<string, string>) {
   const lib = await buildPath(
@@ -94,18 +95,14 @@ Deno.test("gc --max-age / --max-size: closures, pins, LRU, freed bytes, real Nix
     assert.ok(aStored > 300_000, `a stored ${aStored}`);
     assert.equal(s0.storedBytes - s1.storedBytes, aStored, "stored bytes fell by a's bytes");
 
-    // --max-size: room for the pinned closure and one more: b was used last, c goes.
-    const list = JSON.parse((await arca(["list", "--json"], { env })).stdout) as {
-      storePath: string;
-      fileSize: number;
-    }[];
-    const size = (cl: { paths: string[] }) =>
-      list.filter((i) => cl.paths.includes(i.storePath)).reduce((n, i) => n + i.fileSize, 0);
-    const limit = size(pinned) + size(b) + 1000;
+    // --max-size (bytes on disk, as du -sb counts): room for all but c's packs, and some slack
+    // for the database and manifests (far less than b's ~400 KB): b was used last, c goes.
+    const cStored = c.paths.reduce((n, p) => n + stored.get(p)!, 0);
+    const limit = (await diskShot(`${tmp.path}/cache`)).total - cStored + 100_000;
     const g2 = await arca(["gc", "--max-size", `${limit}`, "--grace", "0s"], { env });
     assert.equal(g2.code, 0, g2.stderr);
+    assert.ok((await diskShot(`${tmp.path}/cache`)).total <= limit);
     const s2 = await status();
-    const cStored = c.paths.reduce((n, p) => n + stored.get(p)!, 0);
     assert.equal(s1.storedBytes - s2.storedBytes, cStored);
     const left = JSON.parse((await arca(["list", "--json"], { env })).stdout)
       .map((i: { storePath: string }) => i.storePath).sort();

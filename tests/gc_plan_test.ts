@@ -1,11 +1,13 @@
 /**
  * Properties of gc's selection on random path graphs: every remaining path
  * keeps its references, no member of a pinned closure goes, the age and size
- * limits are honoured, and a path only goes when it may.
+ * limits are honoured, and a path only goes when it may; with a model of the
+ * cache on disk, the predicted size is what the sweep's rules leave.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type GcPath, planGc } from "../lib/gc/plan_gc.ts";
+import { SpaceModel } from "../lib/gc/space_model.ts";
 
 const NOW = 1_000_000;
 
@@ -136,5 +138,160 @@ Deno.test("gc plan: the least recently used closure goes first", () => {
   assert.deepEqual(
     planGc(paths, { now: 100, maxAgeMs: 0, graceMs: 15, roots: [] }).remove.sort(),
     ["app-old", "other"],
+  );
+});
+
+/**
+ * A random cache on disk for the space model: chunks in packs (some packs
+ * with dead bytes, some young and named by nothing), NAR files made of
+ * chunks (some held by work in progress), paths sharing NAR files, pins,
+ * recent imports, free database pages.
+ */
+const disk = fc.integer({ min: 1, max: 25 }).chain((n) =>
+  fc.record({
+    packs: fc.array(
+      fc.record({ slack: fc.nat(500), kept: fc.boolean() }),
+      { minLength: 1, maxLength: 5 },
+    ),
+    chunks: fc.array(
+      fc.record({ pack: fc.nat(4), clen: fc.integer({ min: 1, max: 400 }) }),
+      { minLength: 1, maxLength: 30 },
+    ),
+    files: fc.array(
+      fc.record({
+        manifest: fc.integer({ min: 50, max: 300 }),
+        chunks: fc.uniqueArray(fc.nat(29), { maxLength: 6 }),
+        held: fc.boolean(),
+      }),
+      { minLength: n, maxLength: n },
+    ),
+    paths: fc.array(
+      fc.record({
+        refs: fc.uniqueArray(fc.nat(n - 1), { maxLength: 3 }),
+        file: fc.nat(n - 1),
+        own: fc.nat(200),
+        imported: fc.integer({ min: 0, max: NOW }),
+        accessed: fc.option(fc.integer({ min: 0, max: NOW }), { nil: undefined }),
+      }),
+      { minLength: n, maxLength: n },
+    ),
+    pins: fc.uniqueArray(fc.nat(n - 1), { maxLength: 2 }),
+    other: fc.nat(5000),
+    kvFree: fc.nat(3000),
+    compactBelow: fc.constantFrom(0, 0.5),
+    limit: fc.nat(20_000),
+    graceMs: fc.option(fc.integer({ min: 0, max: NOW }), { nil: undefined }),
+    graceYields: fc.boolean(),
+  })
+);
+
+Deno.test("gc plan with a space model: predicts the sweep's result on disk, meets the limit", () => {
+  fc.assert(
+    fc.property(disk, (d) => {
+      const packIds = d.packs.map((_, i) => `pack${i}`);
+      // Chunks back to back in their packs; a pack's slack is dead bytes at its end.
+      const offsets = new Map<string, number>();
+      const chunks = d.chunks.map((c) => {
+        const pack = packIds[c.pack % packIds.length];
+        const offset = offsets.get(pack) ?? 0;
+        offsets.set(pack, offset + c.clen);
+        return { pack, offset, clen: c.clen };
+      });
+      const size = (id: string, i: number) => (offsets.get(id) ?? 0) + d.packs[i].slack;
+      const named = new Set<string>();
+      const files = new Map(d.files.map((f, i) => {
+        const cs = f.chunks.filter((j) => j < chunks.length).map((j) => chunks[j]);
+        for (const c of cs) named.add(c.pack);
+        return [`f${i}`, { bytes: f.manifest, chunks: cs, held: f.held }];
+      }));
+      const packs = new Map(packIds.map((id, i) => [id, {
+        size: size(id, i),
+        kept: d.packs[i].kept && !named.has(id),
+      }]));
+      const paths: GcPath[] = d.paths.map((p, i) => ({
+        hashPart: `p${i}`,
+        references: p.refs.filter((j) => j < i).map((j) => `p${j}`),
+        fileHash: `f${p.file}`,
+        fileSize: 1,
+        narSize: 1,
+        importedAt: p.imported,
+        accessedAt: p.accessed,
+      }));
+      const own = new Map(d.paths.map((p, i) => [`p${i}`, p.own]));
+      const space = new SpaceModel({
+        other: d.other + d.kvFree,
+        kvFree: d.kvFree,
+        compactBelow: d.compactBelow,
+        packs,
+        files,
+        paths: new Map(
+          paths.map((p) => [p.hashPart, { file: p.fileHash, bytes: own.get(p.hashPart)! }]),
+        ),
+      });
+      const pins = d.pins.map((j) => `p${j}`);
+      const plan = planGc(paths, {
+        now: NOW,
+        maxBytes: d.limit,
+        graceMs: d.graceMs,
+        graceYields: d.graceYields,
+        roots: pins,
+        space,
+      });
+      const disk = plan.disk!;
+      const gone = new Set(plan.remove);
+      const left = paths.filter((p) => !gone.has(p.hashPart));
+      for (const p of left) for (const r of p.references) assert.ok(!gone.has(r));
+
+      // The sweep's rules, simulated on what is left.
+      const used = new Set(left.map((p) => p.fileHash));
+      const liveFiles = [...files].filter(([fh, f]) => used.has(fh) || f.held);
+      const live = new Map<string, Map<number, number>>();
+      for (const [, f] of liveFiles) {
+        for (const c of f.chunks) {
+          if (!live.has(c.pack)) live.set(c.pack, new Map());
+          live.get(c.pack)!.set(c.offset, c.clen);
+        }
+      }
+      const compact = new Set(disk.compact);
+      let packBytes = 0;
+      for (const [id, p] of packs) {
+        const l = [...(live.get(id)?.values() ?? [])].reduce((a, b) => a + b, 0);
+        if (!live.has(id)) packBytes += p.kept ? p.size : 0;
+        else if (l < p.size * d.compactBelow || compact.has(id)) packBytes += l;
+        else packBytes += p.size;
+      }
+      const fileBytes = liveFiles.reduce((n, [, f]) => n + f.bytes, 0);
+      const pathBytes = left.reduce((n, p) => n + own.get(p.hashPart)!, 0);
+      const onDisk = d.other + d.kvFree + packBytes + fileBytes + pathBytes;
+      assert.equal(disk.before - disk.freed, onDisk, "freed is what the sweep deletes");
+      assert.equal(disk.after, onDisk - (disk.vacuum ? d.kvFree : 0), "after is what it leaves");
+
+      if (disk.after > d.limit) {
+        // Over the limit only with nothing left to remove, compact or VACUUM.
+        const rooted = closure(paths, pins);
+        const young = closure(
+          paths,
+          d.graceMs === undefined ? [] : paths.filter((p) => p.importedAt >= NOW - d.graceMs!)
+            .map((p) => p.hashPart),
+        );
+        for (const p of left) {
+          const h = p.hashPart;
+          assert.ok(rooted.has(h) || (!d.graceYields && young.has(h)), `${h} could have gone`);
+        }
+        assert.equal(disk.vacuum, d.kvFree > 0);
+        assert.ok(disk.shortfall, "the plan says why");
+        const s = disk.shortfall!;
+        assert.equal(s.roots.bytes + s.recent.bytes + s.inProgress + s.base, disk.after);
+      } else assert.equal(disk.shortfall, undefined);
+      if (!d.graceYields && d.graceMs !== undefined) {
+        const since = NOW - d.graceMs;
+        const young = closure(
+          paths,
+          paths.filter((p) => p.importedAt >= since).map((p) => p.hashPart),
+        );
+        for (const h of gone) assert.ok(!young.has(h), `recent ${h} went with an import running`);
+      }
+    }),
+    { numRuns: 1000 },
   );
 });

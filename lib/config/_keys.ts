@@ -167,7 +167,10 @@ export const KEYS: Keys = {
     ),
   },
   max_size: {
-    doc: ['Keep the cached files under this size, e.g. 10G, 500M, 1T; "" for no limit.'],
+    doc: [
+      "Keep the cache directory under this size on disk (as du -sb counts it, database included,",
+      'tmp/ not), e.g. 10G, 500M, 1T; "" for no limit.',
+    ],
     ...text('a size such as 10G, 500M or 1T, or ""', (s) => s === "" || valid(() => parseSize(s))),
   },
   max_age: {

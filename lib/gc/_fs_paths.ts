@@ -17,6 +17,8 @@ export interface FsPath {
   file: string;
   /** When the narinfo was written (its mtime, ms): the import or upload time. */
   writtenAt: number;
+  /** Bytes of the narinfo file. */
+  size: number;
 }
 
 /** What gc and verify need from the filesystem backend (`FsStore` has both). */
@@ -47,7 +49,8 @@ export async function listFsPaths(
       const [text, st] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
       const info = parseNarinfo(text);
       const file = info.url.startsWith("nar/") ? info.url.slice(4) : info.url;
-      out.set(hashPart, { hashPart, info, file, writtenAt: st.mtime?.getTime() ?? 0 });
+      const writtenAt = st.mtime?.getTime() ?? 0;
+      out.set(hashPart, { hashPart, info, file, writtenAt, size: st.size });
     } catch (err) {
       // Gone meanwhile (another gc, a repair) is not a problem; garbage is.
       if (!(err instanceof Deno.errors.NotFound)) {

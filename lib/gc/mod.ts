@@ -7,7 +7,9 @@
  *
  * @module
  */
-export { type GcLimits, type GcPath, type GcPlan, planGc } from "./plan_gc.ts";
+export { type GcLimits, type GcPath, type GcPlan, type GcShortfall, planGc } from "./plan_gc.ts";
+export { type SpaceChoice, SpaceModel } from "./space_model.ts";
+export { bytesText, type GcSpace } from "./gc_space.ts";
 export { type SweepOptions, type SweepStats, sweepStore, type SweepTarget } from "./sweep_store.ts";
 export {
   DEFAULT_GRACE_MS,

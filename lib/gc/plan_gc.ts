@@ -3,17 +3,21 @@
  * graphs at it.
  *
  * Rules, in order:
- * - protected: the closures of the roots (pins, HTTP roots) and of paths
- *   imported within the grace period; a protected path never goes.
+ * - protected: the closures of the roots (pins, HTTP roots), which never go,
+ *   and of paths imported within the grace period (work in progress), which
+ *   go only when `maxBytes` cannot be met otherwise and `graceYields` says no
+ *   import is running.
  * - a path's *effective* last use is the latest use (import or narinfo hit)
  *   of the path and of everything that references it, directly or not:
  *   removing it removes those too, so they must all be unused for as long.
  * - `maxAgeMs`: every unprotected path whose effective last use is older goes.
  * - `maxBytes`: then, oldest effective last use first, a path goes with all
- *   its referrers until the distinct NAR files left fit.
+ *   its referrers until the cache fits: the bytes on disk `space` predicts
+ *   (see `space_model.ts`), or without one the distinct NAR files left.
  * So whatever goes takes its referrers along: no remaining path ever lacks a
  * reference.
  */
+import { type SpaceChoice, SpaceModel } from "./space_model.ts";
 
 /** One published path, as gc sees it. */
 export interface GcPath {
@@ -37,16 +41,39 @@ export interface GcLimits {
   graceMs?: number;
   /** Hash parts whose closures are kept. */
   roots: Iterable<string>;
+  /** The cache on disk; without it `maxBytes` counts the distinct NAR files. */
+  space?: SpaceModel;
+  /** Paths within the grace period may go to meet `maxBytes` (no import is running). */
+  graceYields?: boolean;
+}
+
+/** Why the cache cannot fit `maxBytes`: what stays, in predicted bytes on disk. */
+export interface GcShortfall {
+  /** The closures of pins and gc roots, beyond what the cache needs without them. */
+  roots: { paths: number; bytes: number };
+  /** Paths within the grace period that were kept (an import is running). */
+  recent: { paths: number; bytes: number };
+  /** NAR files and packs work in progress holds (uploads awaiting their narinfo, imports). */
+  inProgress: number;
+  /** What no path needs: the KV database (without its free pages), directories, logs… */
+  base: number;
 }
 
 export interface GcPlan {
-  /** Hash parts to remove, least recently used first. */
+  /** Hash parts to remove, referrers first. */
   remove: string[];
+  /**
+   * How many of `remove`, at its end, are within the grace period (taken to
+   * meet `maxBytes`): removed only if no import started meanwhile.
+   */
+  recentRemoved: number;
   /** NAR file bytes before and after (distinct files). */
   bytesBefore: number;
   bytesAfter: number;
-  /** How many paths are protected by roots or the grace period. */
+  /** How many paths stay protected by roots or the grace period. */
   protectedPaths: number;
+  /** Bytes on disk: measured before, predicted after (only with `limits.space`). */
+  disk?: SpaceChoice & { before: number; shortfall?: GcShortfall };
 }
 
 export function planGc(paths: GcPath[], limits: GcLimits): GcPlan {
@@ -60,16 +87,16 @@ export function planGc(paths: GcPath[], limits: GcLimits): GcPlan {
       list.push(p.hashPart);
     }
   }
-  const kept = protectedSet(paths, byHash, limits);
-  const eff = effectiveUse(paths, byHash);
-
-  const removed = new Set<string>();
-  if (limits.maxAgeMs !== undefined) {
-    const cutoff = limits.now - limits.maxAgeMs;
-    for (const p of paths) {
-      if (!kept.has(p.hashPart) && eff.get(p.hashPart)! < cutoff) removed.add(p.hashPart);
-    }
+  const rooted = closureOf(limits.roots, byHash);
+  const recent = new Set<string>();
+  if (limits.graceMs !== undefined) {
+    const since = limits.now - limits.graceMs;
+    const young = paths.filter((p) => p.importedAt >= since).map((p) => p.hashPart);
+    for (const h of closureOf(young, byHash)) if (!rooted.has(h)) recent.add(h);
   }
+  const eff = effectiveUse(paths, byHash);
+  const space = limits.space ?? narFileSpace(paths);
+
   const files = new Map<string, { size: number; users: number }>();
   for (const p of paths) {
     const f = files.get(p.fileHash);
@@ -79,24 +106,28 @@ export function planGc(paths: GcPath[], limits: GcLimits): GcPlan {
   let bytes = 0;
   for (const f of files.values()) bytes += f.size;
   const bytesBefore = bytes;
+  const removed = new Set<string>();
   const drop = (h: string) => {
     removed.add(h);
+    space.removePath(h);
     const f = files.get(byHash.get(h)!.fileHash)!;
     if (--f.users === 0) bytes -= f.size;
   };
-  for (const h of removed) {
-    const f = files.get(byHash.get(h)!.fileHash)!;
-    if (--f.users === 0) bytes -= f.size;
+  if (limits.maxAgeMs !== undefined) {
+    const cutoff = limits.now - limits.maxAgeMs;
+    for (const p of paths) {
+      const h = p.hashPart;
+      if (!rooted.has(h) && !recent.has(h) && eff.get(h)! < cutoff) drop(h);
+    }
   }
-  if (limits.maxBytes !== undefined && bytes > limits.maxBytes) {
-    const order = paths.filter((p) => !kept.has(p.hashPart) && !removed.has(p.hashPart))
-      .sort((a, b) =>
-        eff.get(a.hashPart)! - eff.get(b.hashPart)! || a.hashPart.localeCompare(b.hashPart)
-      );
-    for (const p of order) {
-      if (bytes <= limits.maxBytes) break;
+  const max = limits.maxBytes;
+  const lru = (a: GcPath, b: GcPath) =>
+    eff.get(a.hashPart)! - eff.get(b.hashPart)! || a.hashPart.localeCompare(b.hashPart);
+  const shrink = (candidates: GcPath[]) => {
+    for (const p of candidates.sort(lru)) {
+      if (space.reachable() <= max!) return;
       if (removed.has(p.hashPart)) continue;
-      // The path and everything above it; none is protected (else p would be).
+      // The path and everything above it; none is protected more than p.
       const stack = [p.hashPart];
       while (stack.length) {
         const h = stack.pop()!;
@@ -105,9 +136,59 @@ export function planGc(paths: GcPath[], limits: GcLimits): GcPlan {
         for (const r of referrers.get(h) ?? []) if (!removed.has(r)) stack.push(r);
       }
     }
+  };
+  if (max !== undefined) {
+    shrink(paths.filter((p) => !rooted.has(p.hashPart) && !recent.has(p.hashPart)));
+    if (limits.graceYields) shrink(paths.filter((p) => recent.has(p.hashPart)));
   }
-  const remove = referrersFirst(removed, byHash, eff);
-  return { remove, bytesBefore, bytesAfter: bytes, protectedPaths: kept.size };
+  // Older paths first, then the recent ones: none of the older is referenced by a recent one
+  // (it would be in that one's closure, so recent too), so referrers still come first.
+  const older = new Set([...removed].filter((h) => !recent.has(h)));
+  const young = new Set([...removed].filter((h) => recent.has(h)));
+  const remove = [...referrersFirst(older, byHash, eff), ...referrersFirst(young, byHash, eff)];
+  const plan: GcPlan = {
+    remove,
+    recentRemoved: young.size,
+    bytesBefore,
+    bytesAfter: bytes,
+    protectedPaths: rooted.size + [...recent].filter((h) => !removed.has(h)).length,
+  };
+  if (limits.space) {
+    const choice = space.choose(max);
+    plan.disk = { before: space.before, ...choice };
+    if (max !== undefined && choice.after > max) {
+      // What keeps it over: take the rest out of the model, recent paths first, then rooted ones.
+      const left = (set: Set<string>) => [...set].filter((h) => !removed.has(h));
+      const at = space.reachable();
+      const keptRecent = left(recent);
+      for (const h of keptRecent) space.removePath(h);
+      const withRoots = space.reachable();
+      const keptRooted = left(rooted);
+      for (const h of keptRooted) space.removePath(h);
+      const rest = space.reachable();
+      plan.disk.shortfall = {
+        roots: { paths: keptRooted.length, bytes: withRoots - rest },
+        recent: { paths: keptRecent.length, bytes: at - withRoots },
+        inProgress: rest - space.base(),
+        base: space.base(),
+      };
+    }
+  }
+  return plan;
+}
+
+/** The space model without a disk: the distinct NAR files of the paths, nothing else. */
+function narFileSpace(paths: GcPath[]): SpaceModel {
+  const files = new Map<string, { bytes: number; chunks: []; held: false }>();
+  for (const p of paths) files.set(p.fileHash, { bytes: p.fileSize, chunks: [], held: false });
+  return new SpaceModel({
+    other: 0,
+    kvFree: 0,
+    compactBelow: 0,
+    packs: new Map(),
+    files,
+    paths: new Map(paths.map((p) => [p.hashPart, { file: p.fileHash, bytes: 0 }])),
+  });
 }
 
 /**
@@ -139,26 +220,18 @@ function referrersFirst(
   return out;
 }
 
-/** Closures of the roots and of recent imports. */
-function protectedSet(
-  paths: GcPath[],
-  byHash: Map<string, GcPath>,
-  limits: GcLimits,
-): Set<string> {
-  const kept = new Set<string>();
-  const stack = [...limits.roots];
-  if (limits.graceMs !== undefined) {
-    const since = limits.now - limits.graceMs;
-    for (const p of paths) if (p.importedAt >= since) stack.push(p.hashPart);
-  }
+/** The paths `from` reach, themselves included (hash parts not cached are skipped). */
+function closureOf(from: Iterable<string>, byHash: Map<string, GcPath>): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...from];
   while (stack.length) {
     const h = stack.pop()!;
     const p = byHash.get(h);
-    if (!p || kept.has(h)) continue;
-    kept.add(h);
-    for (const r of p.references) if (!kept.has(r)) stack.push(r);
+    if (!p || seen.has(h)) continue;
+    seen.add(h);
+    for (const r of p.references) if (!seen.has(r)) stack.push(r);
   }
-  return kept;
+  return seen;
 }
 
 /** Latest use of each path or of anything that reaches it (a fixpoint; cycles are fine). */

@@ -2,21 +2,25 @@
  * One gc run over the filesystem backend (the `nix copy --to file://` layout):
  *
  * ```
- * <hash>.narinfo files + access times + roots (KV) ─▶ planGc ─▶ (--dry-run stops here)
+ * measure the cache + <hash>.narinfo files + access times + roots (KV)
+ *   ─▶ space model ─▶ planGc ─▶ (--dry-run stops here: what it would free)
  *   ─▶ delete the narinfos, referrers first (a run cut short leaves whole closures)
  *   ─▶ delete any narinfo whose reference went meanwhile (a racing import)
- *   ─▶ delete nar/ files no narinfo names, older than the grace period
- *      (an upload's NAR waits there for its narinfo), with their KV records
- *   ─▶ one GarbageCollect audit event
+ *   ─▶ delete nar/ files no narinfo names: those of the narinfos just deleted,
+ *      and others once older than the grace period (an upload's NAR waits
+ *      there for its narinfo), with their KV records
+ *   ─▶ measure; over --max-size? VACUUM the database, plan again (3 rounds at most)
+ *   ─▶ one GarbageCollect audit event ─▶ measure: fits, or why not
  * ```
  * The same plan as the kv backend (`planGc`), the same lock (`["gclock"]`).
  * A download that already started keeps reading: `serve` opens the file
  * before answering, and an unlinked file stays readable until closed.
  */
 import { K } from "../kv/keys.ts";
+import { vacuumKv } from "../kv/kv_files.ts";
 import type { BatchItem, Stats } from "../kv/meta_store.ts";
-import type { Lease, NarFileRecord } from "../kv/records.ts";
-import { leaseHeld } from "./_alive.ts";
+import type { NarFileRecord } from "../kv/records.ts";
+import { leaseHeld, liveLease } from "./_alive.ts";
 import {
   type FsPath,
   type FsTarget,
@@ -25,80 +29,98 @@ import {
   narinfoPath,
   referenceHashes,
 } from "./_fs_paths.ts";
-import { type GcPath, planGc } from "./plan_gc.ts";
+import { narFileHeld, recentUploads } from "./_liveness.ts";
+import { type CacheBytes, measureCache } from "./_measure.ts";
+import { type GcSpace, overLimitProblem } from "./gc_space.ts";
+import { type GcPath, type GcPlan, planGc } from "./plan_gc.ts";
 import { liveRootHashes } from "./roots.ts";
 import {
   DEFAULT_GRACE_MS,
+  dryRunSpace,
   GcBusyError,
   type GcEntry,
   type GcOptions,
   type GcReport,
 } from "./run_gc.ts";
-import type { SweepStats } from "./sweep_store.ts";
+import { type ModelFile, SpaceModel } from "./space_model.ts";
+import { emptySweep, type SweepStats } from "./sweep_store.ts";
+
+const MAX_ROUNDS = 3;
 
 export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcReport> {
   const now = opts.now ?? Date.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+  const since = now - graceMs;
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
     throw new GcBusyError("another gc is running on this cache");
   }
+  let released = false;
   try {
-    const records = await listFsPaths(t.layout);
-    const files = await listNarFiles(t.layout);
-    const before = statsOf(records, files);
-    const access = new Map<string, number>();
-    for await (const [key, ms] of t.meta.scan<number>(K.accessPrefix)) {
-      access.set(String(key[1]), ms);
-    }
-    const paths: GcPath[] = [...records.values()].map((p) => ({
-      hashPart: p.hashPart,
-      references: p.info.references.map((b) => b.slice(0, 32)),
-      fileHash: p.file,
-      fileSize: p.info.fileSize ?? files.get(p.file)?.size ?? 0,
-      narSize: p.info.narSize,
-      importedAt: p.writtenAt,
-      accessedAt: access.get(p.hashPart),
-    }));
-    const plan = planGc(paths, {
-      now,
-      maxAgeMs: opts.maxAgeMs,
-      maxBytes: opts.maxBytes,
-      graceMs,
-      roots: await liveRootHashes(t.meta, now),
-    });
-    if (opts.dryRun) {
-      return {
-        plan,
-        paths: plan.remove.map((h) => entry(records.get(h)!, files)),
-        before,
-        after: before,
-      };
-    }
+    const start = await measureCache(t.layout);
+    let disk: CacheBytes = start;
+    let first: GcPlan | undefined;
+    let last: GcPlan | undefined;
+    let before: Stats | undefined;
+    let firstFiles: Map<string, { size: number }> | undefined;
     const removed: FsPath[] = [];
-    for (const h of plan.remove) {
-      if (await removeNarinfo(t, h)) removed.push(records.get(h)!);
-    }
-    removed.push(...await removeOrphans(t, new Set()));
-
-    let leased = false;
-    for await (const [, l] of t.meta.scan<Lease>(K.leasePrefix)) {
-      if (await leaseHeld(l, now)) leased = true;
-    }
     const sweep = emptySweep();
-    if (!leased) {
-      const deleted = await sweepNarFiles(t, now - graceMs, sweep);
-      // An upload that found its NAR stored just before it was deleted may
-      // have published a narinfo naming it: take such paths (and their
-      // referrers) out again, so no listed path lacks its NAR.
-      removed.push(...await removeOrphans(t, deleted));
+    let leasePid: number | undefined;
+    let rounds = 0;
+    let vacuumed = false;
+    let narinfoBytes = 0;
+    while (rounds < MAX_ROUNDS) {
+      rounds++;
+      const records = await listFsPaths(t.layout);
+      const files = await listNarFiles(t.layout);
+      before ??= statsOf(records, files);
+      firstFiles ??= files;
+      const lease = await liveLease(t.meta, now);
+      const plan = planGc(await gcPaths(t, records, files), {
+        now,
+        maxAgeMs: opts.maxAgeMs,
+        maxBytes: opts.maxBytes,
+        graceMs,
+        roots: await liveRootHashes(t.meta, now),
+        space: await fsSpace(t, records, files, since, disk, removed),
+        graceYields: !lease,
+      });
+      first ??= plan;
+      last = plan;
+      if (opts.dryRun) {
+        return {
+          plan,
+          paths: plan.remove.map((h) => entry(records.get(h)!, files)),
+          before,
+          after: before,
+          space: dryRunSpace(plan, start, opts.maxBytes, graceMs, lease?.pid),
+        };
+      }
+      const gone: FsPath[] = [];
+      for (const h of plan.remove) {
+        if (await removeNarinfo(t, h)) gone.push(records.get(h)!);
+      }
+      gone.push(...await removeOrphans(t, new Set()));
+      if (lease) leasePid = lease.pid;
+      else {
+        const deleted = await sweepNarFiles(t, since, freedNames([...removed, ...gone]), sweep);
+        // An upload that found its NAR stored just before it was deleted may
+        // have published a narinfo naming it: take such paths (and their
+        // referrers) out again, so no listed path lacks its NAR.
+        gone.push(...await removeOrphans(t, deleted));
+      }
+      for (const p of gone) narinfoBytes += p.size;
+      removed.push(...gone);
+      await dropAccess(t, new Set(gone.map((p) => p.hashPart)));
+      disk = await measureCache(t.layout);
+      if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
+        vacuumKv(t.layout.db);
+        vacuumed = true;
+        disk = await measureCache(t.layout);
+      }
+      if (!overLimit(disk, opts.maxBytes) || leasePid !== undefined || gone.length === 0) break;
+      if (plan.disk?.shortfall) break; // it removed all it may
     }
-    const gone = new Set(removed.map((p) => p.hashPart));
-    const stale: BatchItem[] = [];
-    for await (const [key] of t.meta.scan(K.accessPrefix)) {
-      if (gone.has(String(key[1]))) stale.push({ key });
-    }
-    await t.meta.applyMany(stale);
-
+    sweep.narinfoBytesFreed = narinfoBytes;
     const after = statsOf(await listFsPaths(t.layout), await listNarFiles(t.layout));
     await t.meta.appendAudit([{
       type: "GarbageCollect",
@@ -106,14 +128,109 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
       backend: "filesystem",
       paths: removed.length,
       narBytes: removed.reduce((n, p) => n + p.info.narSize, 0),
-      fileBytes: before.fileBytes - after.fileBytes,
-      storedBytes: before.storedBytes - after.storedBytes,
+      fileBytes: before!.fileBytes - after.fileBytes,
+      storedBytes: before!.storedBytes - after.storedBytes,
       ...sweep,
+      diskBefore: start.total,
+      diskAfter: disk.total,
     }]);
-    return { plan, paths: removed.map((p) => entry(p, files)), sweep, before, after };
+    await t.meta.releaseGcLock();
+    released = true;
+    disk = await measureCache(t.layout);
+    if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
+      vacuumKv(t.layout.db);
+      vacuumed = true;
+      disk = await measureCache(t.layout);
+    }
+    const space: GcSpace = {
+      limit: opts.maxBytes,
+      before: start.total,
+      after: disk.total,
+      predicted: first!.disk!.after,
+      freed: sweep.diskBytesFreed + narinfoBytes,
+      kv: { before: start.kv, after: disk.kv },
+      vacuum: vacuumed,
+      rounds,
+      fits: !overLimit(disk, opts.maxBytes),
+    };
+    if (!space.fits) {
+      space.problem = overLimitProblem(disk.total, opts.maxBytes!, graceMs, last, leasePid);
+    }
+    return {
+      plan: first!,
+      paths: removed.map((p) => entry(p, firstFiles!)),
+      sweep,
+      before: before!,
+      after,
+      space,
+    };
   } finally {
-    if (!opts.dryRun) await t.meta.releaseGcLock();
+    if (!opts.dryRun && !released) await t.meta.releaseGcLock();
   }
+}
+
+function overLimit(disk: CacheBytes, maxBytes: number | undefined): boolean {
+  return maxBytes !== undefined && disk.total > maxBytes;
+}
+
+async function gcPaths(
+  t: FsTarget,
+  records: Map<string, FsPath>,
+  files: Map<string, { size: number }>,
+): Promise<GcPath[]> {
+  const access = new Map<string, number>();
+  for await (const [key, ms] of t.meta.scan<number>(K.accessPrefix)) {
+    access.set(String(key[1]), ms);
+  }
+  return [...records.values()].map((p) => ({
+    hashPart: p.hashPart,
+    references: p.info.references.map((b) => b.slice(0, 32)),
+    fileHash: p.file,
+    fileSize: p.info.fileSize ?? files.get(p.file)?.size ?? 0,
+    narSize: p.info.narSize,
+    importedAt: p.writtenAt,
+    accessedAt: access.get(p.hashPart),
+  }));
+}
+
+/**
+ * The space model of this layout: each path's narinfo file, each NAR file
+ * (held per `_liveness.ts`), and the rest (KV database, directories, logs).
+ */
+async function fsSpace(
+  t: FsTarget,
+  records: Map<string, FsPath>,
+  files: Map<string, { size: number; mtime: number }>,
+  since: number,
+  disk: CacheBytes,
+  removed: FsPath[],
+): Promise<SpaceModel> {
+  const uploaded = await recentUploads(t.meta, since);
+  // Narinfos earlier rounds of this run deleted count as users: their files are this run's too.
+  const published = freedNames([...records.values(), ...removed]);
+  const modelFiles = new Map<string, ModelFile>();
+  let bytes = 0;
+  for (const [name, f] of files) {
+    const held = narFileHeld(name.slice(0, 52), f.mtime, since, uploaded, published.get(name));
+    modelFiles.set(name, { bytes: f.size, chunks: [], held });
+    bytes += f.size;
+  }
+  for (const p of records.values()) bytes += p.size;
+  return new SpaceModel({
+    other: disk.total - bytes,
+    kvFree: disk.kvFree,
+    compactBelow: 0,
+    packs: new Map(),
+    files: modelFiles,
+    paths: new Map([...records.values()].map((p) => [p.hashPart, { file: p.file, bytes: p.size }])),
+  });
+}
+
+/** NAR file names of these paths, with the latest time a narinfo naming each was written. */
+function freedNames(paths: FsPath[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of paths) out.set(p.file, Math.max(out.get(p.file) ?? 0, p.writtenAt));
+  return out;
 }
 
 async function removeNarinfo(t: FsTarget, hashPart: string): Promise<boolean> {
@@ -142,20 +259,36 @@ async function removeOrphans(t: FsTarget, deletedFiles: Set<string>): Promise<Fs
   return out;
 }
 
-/** Deletes NAR files no narinfo names and older than `since`; returns their names. */
-async function sweepNarFiles(t: FsTarget, since: number, s: SweepStats): Promise<Set<string>> {
+/**
+ * Deletes the NAR files no narinfo names that work in progress does not
+ * hold (`_liveness.ts`; `freed`: the files of the narinfos this run deleted);
+ * returns their names.
+ */
+async function sweepNarFiles(
+  t: FsTarget,
+  since: number,
+  freed: Map<string, number>,
+  s: SweepStats,
+): Promise<Set<string>> {
+  const uploaded = await recentUploads(t.meta, since);
   const used = new Set([...(await listFsPaths(t.layout)).values()].map((p) => p.file));
   const deleted = new Set<string>();
+  const held = (name: string, mtime: number) =>
+    narFileHeld(name.slice(0, 52), mtime, since, uploaded, freed.get(name));
   for (const [name, f] of await listNarFiles(t.layout)) {
-    if (used.has(name) || f.mtime >= since) continue;
+    if (used.has(name) || held(name, f.mtime)) continue;
+    const path = `${t.layout.nar}/${name}`;
+    // Stored again since it was listed (an upload or import of the same NAR)?
+    const st = await Deno.stat(path).catch(() => undefined);
+    if (!st || held(name, st.mtime?.getTime() ?? 0)) continue;
     try {
-      await Deno.remove(`${t.layout.nar}/${name}`);
+      await Deno.remove(path);
     } catch {
       continue;
     }
     deleted.add(name);
     s.narFiles++;
-    s.diskBytesFreed += f.size;
+    s.diskBytesFreed += st.size;
     await forgetNarFile(t, name.slice(0, 52));
   }
   return deleted;
@@ -176,6 +309,14 @@ async function forgetNarFile(t: FsTarget, fileHash32: string): Promise<void> {
   await t.meta.applyMany(items);
 }
 
+async function dropAccess(t: FsTarget, gone: Set<string>): Promise<void> {
+  const stale: BatchItem[] = [];
+  for await (const [key] of t.meta.scan(K.accessPrefix)) {
+    if (gone.has(String(key[1]))) stale.push({ key });
+  }
+  await t.meta.applyMany(stale);
+}
+
 function narHashPart(rec: NarFileRecord): string {
   return rec.narHash.replace(/^sha256:/, "");
 }
@@ -194,16 +335,4 @@ function statsOf(records: Map<string, FsPath>, files: Map<string, { size: number
   for (const p of records.values()) narBytes += p.info.narSize;
   for (const f of files.values()) fileBytes += f.size;
   return { paths: records.size, narBytes, fileBytes, storedBytes: fileBytes, chunks: 0 };
-}
-
-function emptySweep(): SweepStats {
-  return {
-    narFiles: 0,
-    manifests: 0,
-    chunkEntries: 0,
-    packsDeleted: 0,
-    packsCompacted: 0,
-    packsDoomed: 0,
-    diskBytesFreed: 0,
-  };
 }

@@ -2,28 +2,40 @@
  * The space half of gc: mark and sweep over the kv backend's files.
  *
  * ```
- * mark:   narinfo records ─▶ their NAR files ─▶ manifests ─▶ live (pack, offset)s
- *         + NAR files, manifests and packs younger than the grace period (work in progress)
- * sweep:  NAR file records, chunk index entries and manifests nothing live uses
- *         packs without a live chunk: doomed now, deleted once doomed for the grace period
- *         packs mostly dead: live chunks copied to a new pack, manifests rewritten
+ * mark:     narinfo records ─▶ their NAR files ─▶ manifests ─▶ live (pack, offset)s
+ *           + work in progress (`_liveness.ts`): NAR files of uploads awaiting their
+ *             narinfo, manifests of imports not yet recorded, packs no manifest names yet
+ * metadata: NAR file records and chunk index entries nothing live uses
+ * compact:  packs mostly dead, or chosen by the plan: live chunks copied to a new pack,
+ *           manifests and chunk entries pointed at the copies
+ * check:    no import or upload holds a lease ─▶ mark again ─▶ delete what is still
+ *           unused: manifests, packs without a live chunk, compacted packs
  * ```
- * Why the delays: an import that looked a chunk up before this run may still
- * write a manifest pointing into a pack gc found unused; by the next run that
- * manifest makes the pack live again. Imports running longer than the grace
- * period hold a lease (`["lease", id]`); while one is live no file is deleted.
+ * Why this order makes deleting at once safe: every import and upload takes
+ * its lease before it looks a chunk up and holds it until its NAR file record
+ * is committed. Chunk entries of dead chunks are gone (and those of compacted
+ * chunks point at the copies) before the lease check, so an import that could
+ * still reuse a dead chunk holds a lease then; one that ended before has its
+ * record committed, and the second mark sees what it uses. Packs written by
+ * imports that started after the check are young and named by no manifest gc
+ * read: they stay. A manifest is deleted only if its bytes are still the ones
+ * gc found unused (an import may write that name anew meanwhile).
  * A download that already started keeps reading through its open handle: an
  * unlinked file stays readable on Linux until closed.
  */
+import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
-import { writeFileAtomic } from "../blob/atomic_file.ts";
+import { tmpName, writeFileAtomic } from "../blob/atomic_file.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
 import { PackWriter } from "../blob/pack_writer.ts";
 import { K } from "../kv/keys.ts";
 import type { BatchItem, MetaStore } from "../kv/meta_store.ts";
 import type { ChunkLocation, NarFileRecord } from "../kv/records.ts";
-import { decodeManifest, encodeManifest } from "../store/manifest.ts";
+import { encodeManifest } from "../store/manifest.ts";
+import { liveLease } from "./_alive.ts";
+import { type DiskFile, listDir, readManifest } from "./_kv_disk.ts";
+import { narFileHeld, recentUploads } from "./_liveness.ts";
 
 /** What sweeping needs from the kv backend (`KvStore` has all three). */
 export interface SweepTarget {
@@ -39,6 +51,13 @@ export interface SweepOptions {
   leased: boolean;
   /** Compact packs whose live bytes are below this fraction (0 turns compaction off). */
   compactBelow?: number;
+  /**
+   * NAR files whose last paths this run removed, with the latest publish
+   * time among those paths: the grace period does not keep them.
+   */
+  freed?: Map<string, number>;
+  /** Packs to compact whatever their live share (the plan's choice to fit `--max-size`). */
+  compact?: Iterable<string>;
 }
 
 export interface SweepStats {
@@ -47,16 +66,36 @@ export interface SweepStats {
   chunkEntries: number;
   packsDeleted: number;
   packsCompacted: number;
-  /** Unused packs waiting for their grace period. */
+  /** Unused packs kept as work in progress (young, named by no manifest). */
   packsDoomed: number;
   /** Bytes of pack files deleted, minus the bytes of the packs compaction wrote. */
   diskBytesFreed: number;
+  /** Bytes of manifest files deleted. */
+  manifestBytesFreed: number;
+  /** Bytes of narinfo files deleted (filesystem backend). */
+  narinfoBytesFreed: number;
+  /** A lease that appeared during the sweep: no file was deleted (its holder's pid). */
+  leasedBy?: number;
 }
 
 type Live = Map<string, Map<number, { clen: number; crc: number }>>;
 
-export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<SweepStats> {
-  const stats: SweepStats = {
+interface Mark {
+  /** NAR file records by file hash, with their versionstamps. */
+  records: Map<string, { rec: NarFileRecord; vs: string }>;
+  /** NAR file records nothing uses or holds. */
+  dead: { fh: string; rec: NarFileRecord; vs: string }[];
+  live: Live;
+  /** Per pack, the NAR files whose live chunks are in it. */
+  users: Map<string, Set<string>>;
+  /** Packs some manifest read names. */
+  named: Set<string>;
+  /** Manifests of dead records, or without a record and not held: size and digest. */
+  unused: Map<string, { size: number; digest: string }>;
+}
+
+export function emptySweep(): SweepStats {
+  return {
     narFiles: 0,
     manifests: 0,
     chunkEntries: 0,
@@ -64,48 +103,30 @@ export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<Sweep
     packsCompacted: 0,
     packsDoomed: 0,
     diskBytesFreed: 0,
+    manifestBytesFreed: 0,
+    narinfoBytesFreed: 0,
   };
+}
+
+export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<SweepStats> {
+  const stats = emptySweep();
   const since = o.now - o.graceMs;
-  const used = new Set<string>();
-  for await (const [, r] of t.meta.listNars()) used.add(r.fileHash);
-
-  // NAR files: used by a path, or young (an upload awaiting its narinfo).
-  const dead: { fh: string; rec: NarFileRecord; vs: string }[] = [];
-  const liveFiles = new Set<string>();
-  for await (const [key, rec, vs] of t.meta.scan<NarFileRecord>(K.narfilePrefix)) {
-    const fh = String(key[1]);
-    if (used.has(fh) || rec.createdAt >= since) liveFiles.add(fh);
-    else dead.push({ fh, rec, vs });
-  }
-  const manifests = await listDir(t.layout.manifests, ".bin");
-  for (const [fh, f] of manifests) if (f.mtime >= since) liveFiles.add(fh);
-
-  // Mark.
-  const live: Live = new Map();
-  const users = new Map<string, Set<string>>();
-  for (const fh of liveFiles) {
-    const m = await readManifest(t.layout, fh);
-    if (!m) continue; // missing or damaged: `arca verify` reports it
-    for (const c of m.chunks) {
-      let offs = live.get(c.pack);
-      if (!offs) live.set(c.pack, offs = new Map());
-      offs.set(c.offset, { clen: c.clen, crc: c.crc });
-      let u = users.get(c.pack);
-      if (!u) users.set(c.pack, u = new Set());
-      u.add(fh);
-    }
-  }
+  const freed = o.freed ?? new Map<string, number>();
+  const uploaded = await recentUploads(t.meta, since);
+  const first = await mark(t, since, uploaded, freed, new Map());
   const packFiles = await listDir(t.layout.packs, ".pack");
-  const young = (pack: string) => (packFiles.get(pack)?.mtime ?? 0) >= since;
+  const inProgress = (files: Map<string, DiskFile>, named: Set<string>, pack: string) =>
+    (files.get(pack)?.mtime ?? 0) >= since && !named.has(pack);
 
-  // Sweep metadata: NAR file records (and their NarHash index), chunk entries.
-  const items: BatchItem[] = [];
-  for (const d of dead) {
-    items.push({ key: [...K.narfile(d.fh)], check: d.vs, stats: { fileBytes: -d.rec.fileSize } });
-  }
+  // Metadata: NAR file records (and their NarHash index), chunk entries.
+  const items: BatchItem[] = first.dead.map((d) => ({
+    key: [...K.narfile(d.fh)],
+    check: d.vs,
+    stats: { fileBytes: -d.rec.fileSize },
+  }));
   stats.narFiles = await t.meta.applyMany(items);
   const hashIdx: BatchItem[] = [];
-  for (const d of dead) {
+  for (const d of first.dead) {
     const nh = d.rec.narHash.replace(/^sha256:/, "");
     if ((await t.meta.findNarFile(nh)) === d.fh) hashIdx.push({ key: [...K.narhash(nh)] });
   }
@@ -113,82 +134,158 @@ export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<Sweep
   const chunkItems: BatchItem[] = [];
   const byPack = new Map<string, [Deno.KvKey, ChunkLocation, string][]>();
   for await (const [key, loc, vs] of t.meta.scan<ChunkLocation>(K.chunkPrefix)) {
-    if (live.get(loc.pack)?.has(loc.offset)) {
+    if (first.live.get(loc.pack)?.has(loc.offset)) {
       let l = byPack.get(loc.pack);
       if (!l) byPack.set(loc.pack, l = []);
       l.push([key, loc, vs]);
-    } else if (!young(loc.pack)) chunkItems.push({ key, check: vs, stats: { chunks: -1 } });
+    } else if (!inProgress(packFiles, first.named, loc.pack)) {
+      chunkItems.push({ key, check: vs, stats: { chunks: -1 } });
+    }
   }
   stats.chunkEntries = await t.meta.applyMany(chunkItems);
-
-  // Sweep files, unless work in flight may still need them.
   if (o.leased) return stats;
-  for (const [fh, f] of manifests) {
-    if (liveFiles.has(fh) || f.mtime >= since) continue;
-    const path = manifestPath(t.layout, fh);
-    const bytes = await Deno.readFile(path).catch(() => undefined);
-    await Deno.remove(path).catch(() => {});
-    // An import of the same NAR may have re-committed its record meanwhile,
-    // trusting this manifest to exist: put it back.
-    if (bytes && (await t.meta.getNarFile(fh))) {
-      await writeFileAtomic(t.layout.tmp, path, bytes);
-    } else stats.manifests++;
+
+  // Compaction: the copies are live at once; the originals go below, once unused.
+  const compactBelow = o.compactBelow ?? 0.5;
+  const chosen = new Set(o.compact ?? []);
+  for (const [id, f] of packFiles) {
+    const offs = first.live.get(id);
+    if (!offs) continue;
+    let liveBytes = 0;
+    for (const c of offs.values()) liveBytes += c.clen;
+    if (liveBytes >= f.size || (liveBytes >= f.size * compactBelow && !chosen.has(id))) continue;
+    const done = await compactPack(t, id, offs, first.users.get(id)!, byPack.get(id) ?? [], o.now);
+    if (done !== undefined) {
+      stats.packsCompacted++;
+      stats.diskBytesFreed -= done;
+    }
   }
 
+  // Files: only with no lease held after the metadata changed, and by a fresh mark.
+  const lease = await liveLease(t.meta);
+  if (lease) {
+    stats.leasedBy = lease.pid;
+    return stats;
+  }
+  const second = await mark(t, since, uploaded, freed, first.unused);
+  const named = new Set([...first.named, ...second.named]);
+  for (const [fh, m] of second.unused) {
+    if (second.records.has(fh)) continue; // its record is back (or its delete failed): later
+    if (await removeIfUnchanged(t.layout, manifestPath(t.layout, fh), m.digest)) {
+      stats.manifests++;
+      stats.manifestBytesFreed += m.size;
+    }
+  }
   const records = new Map<string, number>();
   for await (const [key, rec] of t.meta.scan<{ size: number }>(K.packPrefix)) {
     records.set(String(key[1]), rec.size);
   }
-  const doomed = new Map<string, [number, string]>();
-  for await (const [key, at, vs] of t.meta.scan<number>(K.doomedPrefix)) {
-    doomed.set(String(key[1]), [at, vs]);
-  }
-  const compactBelow = o.compactBelow ?? 0.5;
-  const doom: string[] = [];
-  for (const [id, f] of packFiles) {
-    const offs = live.get(id);
-    if (offs) {
-      if (doomed.has(id)) await t.meta.applyMany([{ key: [...K.doomed(id)] }]);
-      if (young(id)) continue;
-      let liveBytes = 0;
-      for (const c of offs.values()) liveBytes += c.clen;
-      if (liveBytes < f.size * compactBelow) {
-        const done = await compactPack(t, id, offs, users.get(id)!, byPack.get(id) ?? [], o.now);
-        if (done !== undefined) {
-          stats.packsCompacted++;
-          stats.diskBytesFreed -= done;
-          doom.push(id);
-        }
-      }
-    } else if (!young(id)) doom.push(id);
-  }
-  for (const id of doom) {
-    const at = doomed.get(id)?.[0] ?? o.now;
-    if (!doomed.has(id)) await t.meta.applyMany([{ key: [...K.doomed(id)], value: at }]);
-    if (at + o.graceMs > o.now) {
+  const packsNow = await listDir(t.layout.packs, ".pack");
+  for (const [id, f] of packsNow) {
+    if (second.live.has(id)) continue;
+    if (inProgress(packsNow, named, id)) {
       stats.packsDoomed++;
       continue;
     }
     await Deno.remove(packPath(t.layout, id)).catch(() => {});
     const size = records.get(id);
-    await t.meta.applyMany([
-      { key: [...K.doomed(id)] },
-      ...(size === undefined ? [] : [{ key: [...K.pack(id)], stats: { storedBytes: -size } }]),
-    ]);
+    if (size !== undefined) {
+      await t.meta.applyMany([{ key: [...K.pack(id)], stats: { storedBytes: -size } }]);
+    }
     records.delete(id);
     stats.packsDeleted++;
-    stats.diskBytesFreed += packFiles.get(id)!.size;
+    stats.diskBytesFreed += f.size;
   }
   // Records of packs that are gone from disk (damage, or a crash mid-gc).
   for (const [id, size] of records) {
-    if (!packFiles.has(id) && !live.has(id)) {
+    if (!packsNow.has(id) && !second.live.has(id)) {
       await t.meta.applyMany([{ key: [...K.pack(id)], stats: { storedBytes: -size } }]);
     }
   }
-  for (const id of doomed.keys()) {
-    if (!packFiles.has(id)) await t.meta.applyMany([{ key: [...K.doomed(id)] }]);
-  }
+  // Marks of the delayed deletion earlier versions used: no longer needed.
+  const doomed: BatchItem[] = [];
+  for await (const [key] of t.meta.scan(K.doomedPrefix)) doomed.push({ key });
+  await t.meta.applyMany(doomed);
   return stats;
+}
+
+/**
+ * What is live now. A manifest without a record is work in progress if
+ * young, unless it is one `unusedBefore` (the first mark) found unused with
+ * the same bytes: its record was just deleted.
+ */
+async function mark(
+  t: SweepTarget,
+  since: number,
+  uploaded: Set<string>,
+  freed: Map<string, number>,
+  unusedBefore: Map<string, { digest: string }>,
+): Promise<Mark> {
+  const used = new Set<string>();
+  for await (const [, r] of t.meta.listNars()) used.add(r.fileHash);
+  const records = new Map<string, { rec: NarFileRecord; vs: string }>();
+  const dead: Mark["dead"] = [];
+  const liveFiles = new Set<string>();
+  for await (const [key, rec, vs] of t.meta.scan<NarFileRecord>(K.narfilePrefix)) {
+    const fh = String(key[1]);
+    records.set(fh, { rec, vs });
+    if (used.has(fh) || narFileHeld(fh, rec.createdAt, since, uploaded, freed.get(fh))) {
+      liveFiles.add(fh);
+    } else dead.push({ fh, rec, vs });
+  }
+  const out: Mark = {
+    records,
+    dead,
+    live: new Map(),
+    users: new Map(),
+    named: new Set(),
+    unused: new Map(),
+  };
+  for (const [fh, f] of await listDir(t.layout.manifests, ".bin")) {
+    const read = await readManifest(t.layout, fh);
+    if (!read) continue; // damaged: `arca verify` reports it
+    for (const c of read.m.chunks) out.named.add(c.pack);
+    let live = liveFiles.has(fh);
+    if (!live) {
+      const digest = digestOf(read.bytes);
+      live = !records.has(fh) && f.mtime >= since && unusedBefore.get(fh)?.digest !== digest;
+      if (!live) out.unused.set(fh, { size: f.size, digest });
+    }
+    if (!live) continue;
+    for (const c of read.m.chunks) {
+      let offs = out.live.get(c.pack);
+      if (!offs) out.live.set(c.pack, offs = new Map());
+      offs.set(c.offset, { clen: c.clen, crc: c.crc });
+      let u = out.users.get(c.pack);
+      if (!u) out.users.set(c.pack, u = new Set());
+      u.add(fh);
+    }
+  }
+  return out;
+}
+
+/**
+ * Deletes `path` if its bytes still have `digest`. Moved aside first, so a
+ * version written meanwhile is put back, never lost.
+ */
+async function removeIfUnchanged(l: CacheLayout, path: string, digest: string): Promise<boolean> {
+  const aside = tmpName(l.tmp, ".gc");
+  try {
+    await Deno.rename(path, aside);
+  } catch {
+    return false; // gone already
+  }
+  const bytes = await Deno.readFile(aside).catch(() => undefined);
+  if (bytes && digestOf(bytes) === digest) {
+    await Deno.remove(aside).catch(() => {});
+    return true;
+  }
+  await Deno.rename(aside, path).catch(() => {});
+  return false;
+}
+
+function digestOf(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /**
@@ -224,8 +321,9 @@ async function compactPack(
     stats: { storedBytes: size },
   }]);
   for (const fh of users) {
-    const m = await readManifest(t.layout, fh);
-    if (!m) continue;
+    const read = await readManifest(t.layout, fh);
+    if (!read) continue;
+    const m = read.m;
     for (const c of m.chunks) {
       const to = c.pack === id ? moved.get(c.offset) : undefined;
       if (to !== undefined) (c.pack = w.id, c.offset = to);
@@ -238,25 +336,4 @@ async function compactPack(
     value: { ...loc, pack: w.id, offset: moved.get(loc.offset)! },
   })));
   return size;
-}
-
-async function readManifest(l: CacheLayout, fh: string) {
-  try {
-    return decodeManifest(await Deno.readFile(manifestPath(l, fh)));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Files in `dir` ending with `ext`, by name without it: size and mtime (ms). */
-async function listDir(dir: string, ext: string) {
-  const out = new Map<string, { size: number; mtime: number }>();
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !e.name.endsWith(ext)) continue;
-    const st = await Deno.stat(`${dir}/${e.name}`).catch(() => undefined);
-    if (st) {
-      out.set(e.name.slice(0, -ext.length), { size: st.size, mtime: st.mtime?.getTime() ?? 0 });
-    }
-  }
-  return out;
 }

@@ -17,6 +17,7 @@
  * | `["access", hashPart]` | ms of the last narinfo hit (batched by `serve`; gc's LRU order) |
  * | `["gcroot", name]` | `GcRoot`: store paths whose closures gc keeps (pins are `pin:<basename>`) |
  * | `["lease", id]` | `Lease`: an import or upload in flight; gc deletes no pack meanwhile |
+ * | `["leasegen"]` | rewritten by every new lease: gc removes recent paths only if it did not change |
  * | `["doomed", packId]` | ms when gc found the pack unused; deleted a grace period later |
  * | `["gclock"]` | `Lease` of the gc run in progress |
  * | `["upload", name]` | `{ narHash, narSize, time }`: a NAR file uploaded under `nar/<name>` |
@@ -47,6 +48,7 @@ export const K = {
   gcrootPrefix: ["gcroot"] as const,
   lease: (id: string) => ["lease", id] as const,
   leasePrefix: ["lease"] as const,
+  leaseGen: ["leasegen"] as const,
   doomed: (packId: string) => ["doomed", packId] as const,
   doomedPrefix: ["doomed"] as const,
   gcLock: ["gclock"] as const,

@@ -190,11 +190,17 @@ export class MetaStore {
     // A NAR file record that already exists is written again, young: gc deletes an old record
     // no path uses only if it is unchanged since gc read it, so a path published with it either
     // changed it under gc (the delete fails) or was published before gc looked (gc sees the
-    // path, or the record is young).
-    const young = Date.now();
-    for (const e of fileEntries) {
-      if (e.value !== null) op.set(e.key, { ...(e.value as NarFileRecord), createdAt: young });
+    // path, or the record is young). Young means the publish time of its paths, no later:
+    // gc tells a file stored again after a path's publish from the one that path left.
+    const publishedAt = new Map<string, number>();
+    for (const { file, path } of group) {
+      const t = Math.max(publishedAt.get(file.fileHash32) ?? 0, path.record.importedAt);
+      publishedAt.set(file.fileHash32, t);
     }
+    fileEntries.forEach((e, i) => {
+      if (e.value === null) return;
+      op.set(e.key, { ...(e.value as NarFileRecord), createdAt: publishedAt.get(files[i])! });
+    });
     const known = new Set(files.filter((_, i) => fileEntries[i].versionstamp !== null));
     let fileBytes = 0, chunks = 0, stored = 0, narBytes = 0;
     for (const { file, path } of group) {
@@ -367,14 +373,17 @@ export class MetaStore {
   /**
    * Unpublishes paths (gc): the narinfo and its access time go with the
    * counters, a "del" change and a new `gen`, so running servers drop them.
-   * A path changed meanwhile is skipped. Returns the records removed.
+   * A path changed meanwhile is skipped. With `noLeaseSince` (`leaseGen`'s
+   * answer), nothing is removed once a lease was taken after it. Returns the
+   * records removed.
    */
-  async removePaths(hashParts: string[]): Promise<NarRecord[]> {
+  async removePaths(hashParts: string[], noLeaseSince?: string | null): Promise<NarRecord[]> {
     const removed: NarRecord[] = [];
     for (let i = 0; i < hashParts.length; i += 10) {
       const batch = hashParts.slice(i, i + 10);
       const entries = await this.kv.getMany<NarRecord[]>(batch.map((h) => K.narinfo(h)));
       const op = this.kv.atomic();
+      if (noLeaseSince !== undefined) op.check({ key: K.leaseGen, versionstamp: noLeaseSince });
       const now = Date.now();
       const gone: NarRecord[] = [];
       entries.forEach((e, j) => {
@@ -388,17 +397,25 @@ export class MetaStore {
       op.set(K.gen, crypto.randomUUID());
       op.set(K.removals, crypto.randomUUID());
       if ((await whileLocked(() => op.commit())).ok) removed.push(...gone);
+      else if (noLeaseSince !== undefined && (await this.leaseGen()) !== noLeaseSince) break;
       else if (batch.length > 1) {
-        for (const h of batch) removed.push(...await this.removePaths([h]));
+        for (const h of batch) removed.push(...await this.removePaths([h], noLeaseSince));
       }
     }
     return removed;
   }
 
+  /** Which leases were taken: changes with every `takeLease` (null before the first). */
+  async leaseGen(): Promise<string | null> {
+    return (await this.kv.get(K.leaseGen)).versionstamp;
+  }
+
   /** Registers work in flight (an import or upload): gc deletes no pack until `dropLease`. */
   async takeLease(ttlMs = 6 * 3_600_000): Promise<string> {
     const id = crypto.randomUUID();
-    await this.kv.set(K.lease(id), { pid: Deno.pid, expiresAt: Date.now() + ttlMs });
+    const lease: Lease = { pid: Deno.pid, expiresAt: Date.now() + ttlMs };
+    // The new generation tells a gc that decided on "no lease" before this one (`removePaths`).
+    await mustCommit(this.kv.atomic().set(K.lease(id), lease).set(K.leaseGen, id), "lease");
     return id;
   }
 

@@ -1,0 +1,69 @@
+/**
+ * The space model of a kv-backend cache (`space_model.ts`), read from disk
+ * and KV with the sweep's own rules: what `sweepStore` will keep, delete or
+ * compact, file by file.
+ */
+import { K } from "../kv/keys.ts";
+import type { NarFileRecord, NarRecord } from "../kv/records.ts";
+import { listDir, readManifest } from "./_kv_disk.ts";
+import { narFileHeld, recentUploads } from "./_liveness.ts";
+import type { CacheBytes } from "./_measure.ts";
+import { type ChunkSpan, type ModelFile, type ModelPack, SpaceModel } from "./space_model.ts";
+import type { SweepTarget } from "./sweep_store.ts";
+
+export async function kvSpace(
+  t: SweepTarget,
+  records: Map<string, NarRecord>,
+  o: {
+    since: number;
+    compactBelow: number;
+    disk: CacheBytes;
+    /** Paths earlier rounds of this run removed: their files are this run's to free too. */
+    removed: NarRecord[];
+  },
+): Promise<SpaceModel> {
+  const uploaded = await recentUploads(t.meta, o.since);
+  const narFiles = new Map<string, NarFileRecord>();
+  for await (const [key, rec] of t.meta.scan<NarFileRecord>(K.narfilePrefix)) {
+    narFiles.set(String(key[1]), rec);
+  }
+  // The latest publish among each file's paths: if they all go, the file goes unless stored since.
+  const published = new Map<string, number>();
+  for (const r of [...records.values(), ...o.removed]) {
+    published.set(r.fileHash, Math.max(published.get(r.fileHash) ?? 0, r.importedAt));
+  }
+  const manifests = await listDir(t.layout.manifests, ".bin");
+  const packFiles = await listDir(t.layout.packs, ".pack");
+  const files = new Map<string, ModelFile>();
+  const named = new Set<string>();
+  for (const fh of new Set([...narFiles.keys(), ...manifests.keys(), ...published.keys()])) {
+    const rec = narFiles.get(fh);
+    const man = manifests.get(fh);
+    const chunks: ChunkSpan[] = [];
+    const read = man && await readManifest(t.layout, fh);
+    for (const c of read ? read.m.chunks : []) {
+      chunks.push({ pack: c.pack, offset: c.offset, clen: c.clen });
+      named.add(c.pack);
+    }
+    // A manifest without a record: an import between writing the two, if young.
+    const held = rec
+      ? narFileHeld(fh, rec.createdAt, o.since, uploaded, published.get(fh))
+      : man !== undefined && man.mtime >= o.since;
+    files.set(fh, { bytes: man?.size ?? 0, chunks, held });
+  }
+  const packs = new Map<string, ModelPack>();
+  let packBytes = 0, manifestBytes = 0;
+  for (const [id, f] of packFiles) {
+    packs.set(id, { size: f.size, kept: f.mtime >= o.since && !named.has(id) });
+    packBytes += f.size;
+  }
+  for (const f of manifests.values()) manifestBytes += f.size;
+  return new SpaceModel({
+    other: o.disk.total - packBytes - manifestBytes,
+    kvFree: o.disk.kvFree,
+    compactBelow: o.compactBelow,
+    packs,
+    files,
+    paths: new Map([...records].map(([h, r]) => [h, { file: r.fileHash, bytes: 0 }])),
+  });
+}
