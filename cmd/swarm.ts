@@ -124,6 +124,7 @@ Options:
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);
       const log = (msg: string) => console.error(`arca: swarm: ${msg}`);
+      const debug = config.log_level === "debug";
       const entries = new SwarmStore(store.meta);
       let remote: ((h: string, n: string | undefined) => void) | undefined;
       let pendingRemote: [string, string | undefined][] | undefined = config.also_serve
@@ -150,6 +151,9 @@ Options:
           clear: () => entries.clearStatus(Deno.pid),
         },
         // The index exists only once the server has loaded: hold peers' narinfos till then.
+        onRoundDone: debug
+          ? (peer, seg, result) => log(`sync of ${seg} with ${peer.name}: ${result}`)
+          : undefined,
         onRemote: config.also_serve
           ? (h, n) => remote ? remote(h, n) : pendingRemote!.push([h, n])
           : undefined,

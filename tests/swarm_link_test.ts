@@ -9,6 +9,8 @@ import { FrameReader } from "../lib/swarm/frame_io.ts";
 import { HandshakeError, initiate, respond } from "../lib/swarm/handshake.ts";
 import { Link } from "../lib/swarm/link.ts";
 import { Swarm } from "../lib/swarm/swarm.ts";
+import { PeerManager } from "../lib/swarm/peers.ts";
+import { TokenBuckets } from "../lib/swarm/token_buckets.ts";
 import type { LocalPath, LocalPaths } from "../lib/swarm/ports.ts";
 import type { SegmentRuntime } from "../lib/swarm/segment_runtime.ts";
 import {
@@ -209,4 +211,43 @@ Deno.test("three nodes on loopback: one link per pair, peers found through peers
   } finally {
     for (const n of [a, b, c]) await n.swarm.stop();
   }
+});
+
+Deno.test("a flood of candidates stays bounded: per host, in all, and by the dial budget", () => {
+  const seg = testSegment("team", [KEY]);
+  const pm = new PeerManager({
+    staticKey: generateKeyPair(),
+    segments: [seg],
+    replicas: new Map(),
+    bind: "127.0.0.1",
+    port: 0,
+    maxPeers: 8,
+    staticPeers: [],
+    log: () => {},
+  });
+  // One host announcing 10,000 ports with fresh keys: 8 addresses kept.
+  for (let i = 0; i < 10_000; i++) {
+    pm.offer(
+      { key: generateKeyPair().publicKey, host: "10.0.0.9", port: 1000 + i, segment: seg },
+      "multicast",
+    );
+  }
+  assert.equal(pm.candidateCount, 8);
+  // Many hosts: the table is capped.
+  for (let i = 0; i < 2_000; i++) {
+    pm.offer(
+      { key: generateKeyPair().publicKey, host: `10.1.${i >> 8}.${i & 255}`, port: 7071 },
+      "peer",
+    );
+  }
+  assert.equal(pm.candidateCount, 256);
+  // Announces are rate limited per source and in all.
+  let t = 0;
+  const b = new TokenBuckets({ rate: 10, burst: 20, maxKeys: 4 }, () => t);
+  let ok = 0;
+  for (let i = 0; i < 1000; i++) if (b.take("10.0.0.9")) ok++;
+  assert.equal(ok, 20, "the burst, then nothing");
+  t += 1000;
+  for (let i = 0; i < 1000; i++) if (b.take("10.0.0.9")) ok++;
+  assert.equal(ok, 30, "ten more a second later");
 });

@@ -41,6 +41,8 @@ const MAX_DIALS = 4;
 const MAX_PENDING = 16;
 const MAX_PENDING_PER_HOST = 4;
 const MAX_CANDIDATES = 256;
+/** Addresses remembered per host: one host cannot fill the table (announcing many ports). */
+const MAX_CANDIDATES_PER_HOST = 8;
 const DIAL_TIMEOUT_MS = 3_000;
 const HELLO_TIMEOUT_MS = 5_000;
 /** A larger key lets a smaller one dial first for this long. */
@@ -59,6 +61,8 @@ export interface Candidate {
   /** Segments the peer is known to be in (tried first when dialling). */
   segments: Set<SegmentRuntime>;
   source: "multicast" | "static" | "peer";
+  /** The key a static peer turned out to have (it is linked while that key is). */
+  learned?: Uint8Array;
   firstSeen: number;
   lastSeen: number;
   failures: number;
@@ -126,6 +130,11 @@ export class PeerManager {
     }
   }
 
+  /** How many addresses are remembered to dial. */
+  get candidateCount(): number {
+    return this.#candidates.size;
+  }
+
   /** The port links are accepted on (useful with port 0). */
   get port(): number {
     return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? this.opts.port;
@@ -175,6 +184,9 @@ export class PeerManager {
       }
       return;
     }
+    let sameHost = 0;
+    for (const k of this.#candidates.values()) if (k.host === c.host) sameHost++;
+    if (sameHost >= MAX_CANDIDATES_PER_HOST) return;
     if (this.#candidates.size >= MAX_CANDIDATES) this.#evictCandidate();
     if (this.#candidates.size >= MAX_CANDIDATES) return;
     this.#candidates.set(id, {
@@ -222,8 +234,9 @@ export class PeerManager {
     }
   }
 
-  /** A static peer is linked when some link's remote is at its host and port. */
+  /** A static peer is linked when the node it led to is, or a link's remote is at its address. */
   #linkedAt(c: Candidate): boolean {
+    if (c.learned && this.peers.has(encodeHex(c.learned))) return true;
     for (const p of this.peers.values()) {
       if (p.host === c.host && p.syncPort === c.port) return true;
     }
@@ -252,6 +265,7 @@ export class PeerManager {
           segment,
           expectKey: c.key,
         });
+        if (!c.key) c.learned = session.remoteKey;
         await this.#established(conn, reader, session, `${c.host}:${c.port}`, c.host);
         c.failures = 0;
         c.nextTry = 0;
