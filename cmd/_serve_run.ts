@@ -7,7 +7,7 @@ import { parseBind } from "../lib/config/parse_bind.ts";
 import { formatCacheInfo } from "../lib/narinfo/mod.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
-import { createHandler } from "../lib/server/handler.ts";
+import { createHandler, type HandlerDeps } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { serveHttp } from "../lib/server/http_server.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
@@ -22,6 +22,8 @@ export interface ServeRunOptions {
   withIndex?: (index: NarinfoIndex) => void | Promise<void>;
   /** Called with the address once listening. */
   onListen?: (url: string) => void;
+  /** NARs of paths known from swarm peers (see `HandlerDeps.peerNar`). */
+  peerNar?: HandlerDeps["peerNar"];
 }
 
 /** Serves until `opts.signal` aborts; resolves once the server has stopped cleanly. */
@@ -52,6 +54,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     onServe: (ev) => audit.add(ev),
     onAccess: gc.onAccess,
     upload: uploads.upload,
+    peerNar: opts.peerNar,
   });
   const server = serveHttp({
     hostname: addr.hostname,

@@ -7,6 +7,7 @@ import { loadNodeKey } from "../lib/io/node_key.ts";
 import { encodeHex } from "../lib/encoding/mod.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
 import { swarmLocalPaths } from "../lib/store/swarm_local.ts";
+import { swarmNars } from "../lib/store/swarm_nars.ts";
 import { SwarmStore } from "../lib/kv/swarm_store.ts";
 import { Swarm } from "../lib/swarm/swarm.ts";
 import { topicKeyFromString } from "../lib/swarm/proto/topic.ts";
@@ -137,6 +138,7 @@ Options:
         nixpkgsKeys: nixpkgsKeys(config),
         local: swarmLocalPaths(store),
         entries,
+        nars: swarmNars(store, { compression: config.compression, level: config.zstd_level }),
         discovery: bool(p, "no-multicast") ? undefined : {
           port: config.discovery_port,
           group: config.multicast_group,
@@ -174,6 +176,7 @@ Options:
           await runServer(config, store, {
             anonymous: p.values["allow-anonymous-upload"] === true,
             signal: stop.signal,
+            peerNar: (h, n) => swarm.openNar(h, n),
             withIndex: (index) => {
               remote = (h, n) => index.setRemote(h, n);
               for (const [h, n] of pendingRemote!) remote(h, n);

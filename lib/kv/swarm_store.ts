@@ -25,7 +25,19 @@ export interface SwarmStatusRecord {
     bytesOut: number;
     recordsIn: number;
     rejected: number;
+    fetchedBytes: number;
+    servedBytes: number;
+    strikes: number;
   }[];
+  /** Totals of this run: NAR transfers from peers. */
+  fetch?: {
+    transfers: number;
+    fetchedBytes: number;
+    localChunks: number;
+    peerChunks: number;
+    badChunks: number;
+    failed: number;
+  };
 }
 
 /** A commit's size stays well under what Deno KV allows in one atomic operation. */

@@ -6,6 +6,7 @@
  * | `GET/HEAD /nix-cache-info` | store dir, mass query, priority |
  * | `GET/HEAD /<hash32>.narinfo` | from the in-memory index; a miss is a plain 404 |
  * | `GET/HEAD /nar/<fileHash32>.nar[.zst|.xz]` | the NAR file, with Range, ETag, 304 |
+ * | `GET /peer/<hash32>/<NarHash32>.nar` | a NAR known from swarm peers, streamed from them |
  * | `GET /log/<drv>` | a stored build log |
  * | `GET /health` | JSON |
  *
@@ -37,7 +38,18 @@ export interface HandlerDeps {
   upload?: (req: AppRequest, path: string) => Promise<Response>;
   /** Receives `Serve` events; the caller batches them into the audit log. */
   onServe?: (ev: AuditEvent) => void;
+  /**
+   * NARs of paths known only from swarm peers (`swarm --also-serve`): a
+   * stream of the plain NAR once its first verified bytes are here, or
+   * undefined when no peer can start it.
+   */
+  peerNar?: (
+    hashPart: string,
+    narHash32: string,
+  ) => Promise<{ size: number; body: ReadableStream<Uint8Array> } | undefined>;
 }
+
+const PEER_NAR = /^\/peer\/([0-9a-df-np-sv-z]{32})\/([0-9a-df-np-sv-z]{52})\.nar$/;
 
 const LOG_NAME = /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/;
 
@@ -99,6 +111,24 @@ export function createHandler(
       });
     }
     if (path.startsWith("/log/")) return await serveLog(deps, path.slice(5), head);
+    if (path.startsWith("/peer/") && deps.peerNar) {
+      const m = PEER_NAR.exec(path);
+      if (!m) return notFound();
+      const nar = await deps.peerNar(m[1], m[2]);
+      if (!nar) return notFound();
+      const fields: [string, string][] = [
+        ["content-type", "application/x-nix-nar"],
+        ["content-length", String(nar.size)],
+        ["cache-control", "no-store"],
+      ];
+      if (head) {
+        await nar.body.cancel().catch(() => {});
+        return reply(200, fields);
+      }
+      deps.onServe?.({ type: "Serve", time: Date.now(), nar: path.slice(1), bytes: nar.size });
+      // A stream that fails cuts the response short of its length: never a whole 200 of bad bytes.
+      return reply(200, fields, nar.body);
+    }
     if (path === "/health") {
       const body = JSON.stringify({
         status: "ok",

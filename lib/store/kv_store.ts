@@ -154,6 +154,7 @@ export class KvStore implements Store {
         narSize: stored.narSize,
         fileSize: stored.fileSize,
         storedBytes: stored.storedBytes,
+        ...opts.auditFields,
       },
     });
     if (res.status === "no-file") throw new NarFileGoneError(meta.storePath, stored.fileHash32);

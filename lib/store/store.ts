@@ -42,6 +42,8 @@ export interface PublishOptions {
   event?: string;
   /** Swarm segments the path is shared on (`import --segment`); default: the filters decide. */
   segments?: string[];
+  /** More fields for the path's audit event (e.g. where a fetched NAR came from). */
+  auditFields?: Record<string, unknown>;
 }
 
 export interface ImportResult {

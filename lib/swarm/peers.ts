@@ -36,6 +36,8 @@ import type { Replica } from "./replica.ts";
 import type { SegmentRuntime } from "./segment_runtime.ts";
 import type { PeerStatus } from "./ports.ts";
 import { TokenBuckets } from "./token_buckets.ts";
+import type { ChunkServer } from "./chunk_server.ts";
+import type { PeerFetcher } from "./peer_fetch.ts";
 
 const MAX_DIALS = 4;
 const MAX_PENDING = 16;
@@ -83,6 +85,17 @@ export interface Peer {
   shared: { index: number; segment: SegmentRuntime }[];
   recordsIn: number;
   rejected: number;
+  /** Stored NAR bytes this peer sent us and we sent it. */
+  fetched: number;
+  served: number;
+  /** Bad chunks it sent; at `MAX_STRIKES` it is banned for a while. */
+  strikes: number;
+  /** Its link's index of a segment's replica, if it shares it. */
+  indexOf(replica: Replica): number | undefined;
+  send(m: Message): Promise<void>;
+  readonly closed: boolean;
+  /** The shared segments as the chunk server wants them. */
+  replicas: { index: number; replica: Replica }[];
 }
 
 export interface PeerManagerOptions {
@@ -98,7 +111,14 @@ export interface PeerManagerOptions {
   onUnlink?: (p: Peer) => void;
   /** Every replication round that finished (for tests and benchmarks). */
   onRoundDone?: (p: Peer, segment: string, result: string) => void;
+  /** Answers peers' NAR and chunk requests. */
+  chunks?: ChunkServer;
+  /** Takes the answers to our own NAR and chunk requests. */
+  fetcher?: PeerFetcher;
 }
+
+/** Bad chunks after which a peer is banned for `BAN_MS`. */
+const MAX_STRIKES = 3;
 
 export class PeerManager {
   readonly peers = new Map<string, Peer>();
@@ -393,6 +413,10 @@ export class PeerManager {
       link.close("shutting down");
       return;
     }
+    const replicas = shared.map((x) => ({
+      index: x.index,
+      replica: this.opts.replicas.get(x.segment)!,
+    }));
     const peer: Peer = {
       key: s.remoteKey,
       keyHex,
@@ -404,11 +428,20 @@ export class PeerManager {
       shared,
       recordsIn: 0,
       rejected: 0,
+      fetched: 0,
+      served: 0,
+      strikes: 0,
+      replicas,
+      indexOf: (r) => replicas.find((x) => x.replica === r)?.index,
+      send: (m) => link.send(m),
+      get closed() {
+        return link.closed;
+      },
       sync: undefined as unknown as LinkSync,
     };
     peer.sync = new LinkSync(
       (m) => link.send(m),
-      shared.map((x) => ({ index: x.index, replica: this.opts.replicas.get(x.segment)! })),
+      replicas,
       compareBytes(this.opts.staticKey.publicKey, s.remoteKey) < 0,
       {
         peer: peer.name,
@@ -437,6 +470,7 @@ export class PeerManager {
     p.link.close(why);
     if (this.peers.get(p.keyHex) !== p) return;
     this.peers.delete(p.keyHex);
+    this.opts.fetcher?.peerGone(p);
     this.opts.log(`link with ${p.name} closed: ${why}`);
     this.opts.onUnlink?.(p);
     // Let the next dial round try it again soon.
@@ -465,6 +499,17 @@ export class PeerManager {
         case "peers":
           this.#takePeerList(p, m.peers);
           return;
+        case "nar_req":
+        case "chunk_req":
+          if (!this.opts.chunks) {
+            await p.link.send({ t: "nar_err", req: m.req, error: "not found" });
+          } else this.opts.chunks.take(p, m);
+          return;
+        case "nar_manifest":
+        case "chunk":
+        case "nar_err":
+          this.opts.fetcher?.onAnswer(m);
+          return;
         default:
           await p.sync.handle(m);
       }
@@ -472,6 +517,13 @@ export class PeerManager {
       if (e instanceof WireError) this.#ban(p, e.message);
       else throw e;
     }
+  }
+
+  /** Counts a bad chunk against `p`; bans it after `MAX_STRIKES`. */
+  penalize(p: Peer, why: string): void {
+    p.strikes++;
+    this.opts.log(`${p.name} ${why} (strike ${p.strikes} of ${MAX_STRIKES})`);
+    if (p.strikes >= MAX_STRIKES) this.#ban(p, `${p.strikes} bad chunks`);
   }
 
   #ban(p: Peer, why: string): void {
@@ -523,6 +575,9 @@ export class PeerManager {
       bytesOut: p.link.bytesOut,
       recordsIn: p.recordsIn,
       rejected: p.rejected,
+      fetchedBytes: p.fetched,
+      servedBytes: p.served,
+      strikes: p.strikes,
     }));
   }
 

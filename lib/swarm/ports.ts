@@ -58,10 +58,71 @@ export interface PeerStatus {
   bytesOut: number;
   recordsIn: number;
   rejected: number;
+  /** Stored NAR bytes fetched from this peer, and served to it. */
+  fetchedBytes: number;
+  servedBytes: number;
+  /** Bad chunks it sent. */
+  strikes: number;
 }
 
 /** Where the swarm reports its state for other processes to read. */
 export interface StatusSink {
-  write(node: { pid: number; started: number; key: string }, peers: PeerStatus[]): Promise<void>;
+  write(
+    node: {
+      pid: number;
+      started: number;
+      key: string;
+      fetch?: {
+        transfers: number;
+        fetchedBytes: number;
+        localChunks: number;
+        peerChunks: number;
+        badChunks: number;
+        failed: number;
+      };
+    },
+    peers: PeerStatus[],
+  ): Promise<void>;
   clear(): Promise<void>;
+}
+
+/** A NAR as this node stores it: its chunks in order. */
+export interface StoredNarChunks {
+  narSize: number;
+  /** How the chunks are stored: 0 none, 1 zstd, 2 xz (what `chunk` messages say). */
+  method: number;
+  chunks: { id: Uint8Array; ulen: number }[];
+}
+
+/** A path whose NAR came from peers, to keep here. */
+export interface FetchedPath {
+  storePath: string;
+  narHash: Uint8Array;
+  narSize: number;
+  references: string[];
+  deriver?: string;
+  ca?: string;
+  sigs: string[];
+  /** The segments it was replicated on: it is shared on those. */
+  segments: string[];
+  /** For the audit event: where the bytes came from. */
+  detail: Record<string, unknown>;
+}
+
+/** The local store's NARs, chunk by chunk: what peer fetches read and write. */
+export interface NarChunks {
+  /** The chunks of the NAR with this NarHash, if it is stored here. */
+  manifest(narHash: Uint8Array): Promise<StoredNarChunks | undefined>;
+  /** The stored bytes of chunk `index` of that NAR; undefined when gone or damaged. */
+  chunk(narHash: Uint8Array, index: number): Promise<Uint8Array | undefined>;
+  /** For each id: is a chunk with that id stored here (in any NAR)? */
+  has(ids: Uint8Array[]): Promise<boolean[]>;
+  /** The plain bytes of a chunk stored here, by id. */
+  localChunk(id: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * Stores a NAR arriving as plain bytes (checked against `path.narHash`
+   * before anything is published), then publishes the path if its
+   * references are here ("published"), else keeps only the NAR ("stored").
+   */
+  save(path: FetchedPath, nar: ReadableStream<Uint8Array>): Promise<"published" | "stored">;
 }

@@ -1,9 +1,9 @@
 /**
  * The narinfos this node serves for paths it knows only from peers: one per
  * store path, chosen among the live entries of every segment it is in. The
- * narinfo points at this node (`nar/<NarHash>.nar`, uncompressed: part 2 of
- * the swarm streams it from peers, verified), so Nix never learns a peer's
- * address; the signatures are the ones the entry carries.
+ * narinfo points at this node (`peer/<hash part>/<NarHash>.nar`,
+ * uncompressed: it is streamed from peers, verified, see `peer_fetch.ts`),
+ * so Nix never learns a peer's address; the signatures are the entry's.
  *
  * Only the choice is kept here (which entries back each path); the narinfo
  * bytes live in the server's index, the entries in the entry store.
@@ -20,7 +20,7 @@ export function remoteNarinfo(e: Entry): NarInfo {
   const narHash = { algo: "sha256" as const, digest: e.narHash };
   const info: NarInfo = {
     storePath: e.storePath,
-    url: `nar/${encodeNix32(e.narHash)}.nar`,
+    url: `peer/${hashPartOf(e)}/${encodeNix32(e.narHash)}.nar`,
     compression: "none",
     fileHash: narHash,
     fileSize: e.narSize,
@@ -34,6 +34,11 @@ export function remoteNarinfo(e: Entry): NarInfo {
   return info;
 }
 
+function hashPartOf(e: Entry): string {
+  const base = e.storePath.slice(e.storePath.lastIndexOf("/") + 1);
+  return base.slice(0, 32);
+}
+
 export class RemoteView {
   /** hashPart -> the entries that could back it, as [replica, key]; the first is served. */
   #backers = new Map<string, [Replica, string][]>();
@@ -45,6 +50,11 @@ export class RemoteView {
 
   get size(): number {
     return this.#backers.size;
+  }
+
+  /** The live entries that back a path, served one first. */
+  backers(hashPart: string): [Replica, string][] {
+    return [...(this.#backers.get(hashPart) ?? [])];
   }
 
   /** A replica's entry became live or changed (`e`), or stopped being live (undefined). */

@@ -22,7 +22,10 @@ import { type Peer, PeerManager } from "./peers.ts";
 import { NodeClock, Replica } from "./replica.ts";
 import { RemoteView } from "./remote_view.ts";
 import type { SegmentRuntime } from "./segment_runtime.ts";
-import type { EntryStore, LocalPaths, PeerStatus, StatusSink } from "./ports.ts";
+import type { EntryStore, LocalPaths, NarChunks, PeerStatus, StatusSink } from "./ports.ts";
+import { ChunkServer } from "./chunk_server.ts";
+import { type FetchStats, narHashOfName, PeerFetcher } from "./peer_fetch.ts";
+import { compareBytes, isLive } from "./proto/entry.ts";
 
 export interface SwarmOptions {
   segments: SegmentRuntime[];
@@ -31,6 +34,8 @@ export interface SwarmOptions {
   nixpkgsKeys: PublicKey[];
   local: LocalPaths;
   entries: EntryStore;
+  /** The local store's NARs by chunk: serving peers, and keeping what comes from them. */
+  nars?: NarChunks;
   /** Multicast discovery; off for networks without it (static peers only). */
   discovery?: { port: number; group: string; iface: string; ttl: number };
   sync: { bind: string; port: number };
@@ -66,6 +71,7 @@ export class Swarm {
   #discovery: Discovery | undefined;
   #tracker!: LocalTracker;
   #view: RemoteView | undefined;
+  #fetcher: PeerFetcher | undefined;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   #abort = new AbortController();
 
@@ -115,6 +121,17 @@ export class Swarm {
       log: o.log,
     });
     await this.#tracker.start(this.#abort.signal);
+    if (o.nars) {
+      this.#fetcher = new PeerFetcher({
+        nars: o.nars,
+        peers: () => this.#peers.peers.values(),
+        penalize: (p, why) => {
+          const peer = [...this.#peers.peers.values()].find((x) => x === p);
+          if (peer) this.#peers.penalize(peer, why);
+        },
+        log: o.log,
+      });
+    }
     this.#peers = new PeerManager({
       staticKey: o.staticKey,
       segments: o.segments,
@@ -125,6 +142,8 @@ export class Swarm {
       staticPeers: o.staticPeers,
       log: o.log,
       onRoundDone: o.onRoundDone,
+      chunks: o.nars ? new ChunkServer(o.nars) : undefined,
+      fetcher: this.#fetcher,
     });
     this.#peers.start();
     if (o.discovery) {
@@ -148,12 +167,44 @@ export class Swarm {
     if (o.status) {
       const write = () =>
         void o.status!.write(
-          { pid: Deno.pid, started: this.started, key: encodeHex(this.key) },
+          {
+            pid: Deno.pid,
+            started: this.started,
+            key: encodeHex(this.key),
+            fetch: this.#fetcher?.stats,
+          },
           this.peerStatus(),
         ).catch((e) => o.log(`writing swarm status failed: ${(e as Error).message}`));
       write();
       this.#statusTimer = setInterval(write, STATUS_EVERY_MS);
     }
+  }
+
+  /** Totals of NAR transfers from peers in this run. */
+  get fetchStats(): FetchStats | undefined {
+    return this.#fetcher?.stats;
+  }
+
+  /**
+   * The NAR of a path known from peers (`peer/<hashPart>/<NarHash>.nar`),
+   * streamed from them and checked, or undefined when none can start it.
+   */
+  async openNar(
+    hashPart: string,
+    narHash32: string,
+  ): Promise<{ size: number; body: ReadableStream<Uint8Array> } | undefined> {
+    const narHash = narHashOfName(narHash32);
+    if (!narHash || !this.#fetcher || !this.#view) return undefined;
+    const backers = [];
+    let entry;
+    for (const [replica, key] of this.#view.backers(hashPart)) {
+      const e = await replica.entry(key);
+      if (!e || !isLive(e) || compareBytes(e.narHash, narHash) !== 0) continue;
+      entry ??= e;
+      backers.push({ replica, key });
+    }
+    if (!entry) return undefined;
+    return await this.#fetcher.open(entry, backers);
   }
 
   peerStatus(): PeerStatus[] {

@@ -20,6 +20,14 @@
  * ```
  * A `want` is always answered by the records asked for, then `done`.
  *
+ * NARs from peers (the asking side picks the request id `req`):
+ * ```
+ * nar_req(seg, key, from) ─▶ nar_manifest(req, size, chunk ids and lengths from `from`) | nar_err
+ * chunk_req(seg, key, index, id) ─▶ chunk(req, method, stored bytes) | nar_err
+ * ```
+ * `key` is the replicated entry's key; the answering side checks on every
+ * request that it holds that entry in that segment, which this link shares.
+ *
  * @module
  */
 import { Reader, WireError, Writer } from "./bytes.ts";
@@ -34,6 +42,22 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_SKETCH_BYTES = 3 * (1 << 14) * 16;
 export const MAX_ENTRY_WIRE_BYTES = 60 * 1024;
 export const PROTOCOL_VERSION = 1;
+/** Chunks listed in one `nar_manifest` (40 bytes each). */
+export const MAX_MANIFEST_CHUNKS = 16_384;
+/** The largest chunk a peer may send (FastCDC's maximum is 256 KiB; compression may grow it a little). */
+export const MAX_CHUNK_BYTES = 512 * 1024;
+
+/** One chunk of a NAR as a manifest lists it. */
+export interface ManifestChunk {
+  /** sha256 of the plain chunk bytes. */
+  id: Uint8Array;
+  /** Plain length. */
+  ulen: number;
+}
+
+/** Why a NAR or chunk request was not answered. */
+export const NAR_ERRORS = ["not found", "not allowed", "busy", "damaged"] as const;
+export type NarError = typeof NAR_ERRORS[number];
 
 export interface PeerAddress {
   key: Uint8Array;
@@ -57,7 +81,19 @@ export type Message =
   | { t: "want_all"; seg: number; round: number }
   | { t: "records"; seg: number; round: number; entries: Uint8Array[] }
   | { t: "ids"; seg: number; round: number; last: boolean; ids: Id[] }
-  | { t: "done"; seg: number; round: number };
+  | { t: "done"; seg: number; round: number }
+  | { t: "nar_req"; req: number; seg: number; key: string; from: number }
+  | {
+    t: "nar_manifest";
+    req: number;
+    narSize: number;
+    total: number;
+    from: number;
+    chunks: ManifestChunk[];
+  }
+  | { t: "chunk_req"; req: number; seg: number; key: string; index: number; id: Uint8Array }
+  | { t: "chunk"; req: number; method: number; data: Uint8Array }
+  | { t: "nar_err"; req: number; error: NarError };
 
 export type MessageType = Message["t"];
 
@@ -76,6 +112,11 @@ const CODES: Record<MessageType, number> = {
   records: 0x17,
   ids: 0x18,
   done: 0x19,
+  nar_req: 0x20,
+  nar_manifest: 0x21,
+  chunk_req: 0x22,
+  chunk: 0x23,
+  nar_err: 0x24,
 };
 const NAMES = new Map(Object.entries(CODES).map(([k, v]) => [v, k as MessageType]));
 
@@ -148,6 +189,22 @@ export function encodeMessage(m: Message): Uint8Array {
     case "ids":
       w.u8(m.seg).u32(m.round).u8(m.last ? 1 : 0);
       writeIds(w, m.ids);
+      break;
+    case "nar_req":
+      w.u32(m.req).u8(m.seg).str(m.key).u32(m.from);
+      break;
+    case "nar_manifest":
+      w.u32(m.req).u64(m.narSize).u32(m.total).u32(m.from).u32(m.chunks.length);
+      for (const c of m.chunks) w.raw(c.id).u32(c.ulen);
+      break;
+    case "chunk_req":
+      w.u32(m.req).u8(m.seg).str(m.key).u32(m.index).raw(m.id);
+      break;
+    case "chunk":
+      w.u32(m.req).u8(m.method).bytes(m.data);
+      break;
+    case "nar_err":
+      w.u32(m.req).u8(NAR_ERRORS.indexOf(m.error));
       break;
   }
   const out = w.finish();
@@ -230,6 +287,35 @@ export function decodeMessage(b: Uint8Array): Message {
       const last = r.u8();
       if (last > 1) throw new WireError("ids message has a bad flag");
       m = { t, seg, round, last: last === 1, ids: readIds(r) };
+      break;
+    }
+    case "nar_req":
+      m = { t, req: r.u32(), seg: r.u8(), key: r.str(96), from: r.u32() };
+      break;
+    case "nar_manifest": {
+      const req = r.u32();
+      const narSize = r.u64();
+      const total = r.u32();
+      const from = r.u32();
+      const n = r.u32();
+      if (n > MAX_MANIFEST_CHUNKS) throw new WireError(`${n} chunks in one manifest message`);
+      if (r.remaining < n * 36) throw new WireError("manifest ends early");
+      const chunks: ManifestChunk[] = [];
+      for (let i = 0; i < n; i++) chunks.push({ id: r.raw(32).slice(), ulen: r.u32() });
+      m = { t, req, narSize, total, from, chunks };
+      break;
+    }
+    case "chunk_req":
+      m = { t, req: r.u32(), seg: r.u8(), key: r.str(96), index: r.u32(), id: r.raw(32).slice() };
+      break;
+    case "chunk":
+      m = { t, req: r.u32(), method: r.u8(), data: r.bytes(MAX_CHUNK_BYTES) };
+      break;
+    case "nar_err": {
+      const req = r.u32();
+      const error = NAR_ERRORS[r.u8()];
+      if (!error) throw new WireError("nar_err with an unknown reason");
+      m = { t, req, error };
       break;
     }
   }

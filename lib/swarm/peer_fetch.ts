@@ -1,0 +1,589 @@
+/**
+ * NARs from peers, chunk by chunk, verified as they stream.
+ *
+ * ```
+ *  Nix ─GET peer/<hash>/<NarHash>.nar─▶ open() ─▶ Transfer (one per NAR, shared)
+ *        ▲                                  │ manifest from a holder (sizes must add up to NarSize)
+ *        │ plain NAR, in order              │ each chunk: held here? read it : ask a peer
+ *        └──── sha256 of every chunk ◀──────┘ (several peers, a window of requests)
+ *              NarHash before the last bytes ──▶ cache-through: stored and published here
+ * ```
+ *
+ * Never a wrong byte: a chunk is passed on only once its SHA-256 is its id,
+ * and the last chunk only once the whole NAR hashes to the signed NarHash;
+ * a peer that sends a bad chunk is dropped from the transfer and penalised,
+ * a peer that goes away or stops answering is replaced, and when no peer
+ * can deliver a chunk the stream fails, which cuts the HTTP response short
+ * of its Content-Length (Nix retries elsewhere; it never sees a whole 200
+ * with bad bytes). Memory is bounded by the window: chunks are asked for
+ * only as the slowest reader (the Nix client or the cache-through store)
+ * takes them.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { decodeNix32, encodeNix32 } from "../encoding/mod.ts";
+import { decompressChunk } from "../compress/mod.ts";
+import type { Compression } from "../compress/mod.ts";
+import { compareBytes, type Entry, holderOf } from "./proto/entry.ts";
+import {
+  type ManifestChunk,
+  MAX_MANIFEST_CHUNKS,
+  type Message,
+  type NarError,
+} from "./proto/messages.ts";
+import type { NarChunks } from "./ports.ts";
+import type { Replica } from "./replica.ts";
+
+const METHODS: Compression[] = ["none", "zstd", "xz"];
+/** Chunks asked for or waiting to be read, ahead of the slowest reader. */
+const WINDOW = 48;
+const WINDOW_BYTES = 12 * 1024 * 1024;
+/** Requests one peer has outstanding in one transfer. */
+const PER_PEER = 16;
+const MANIFEST_TIMEOUT_MS = 10_000;
+const CHUNK_TIMEOUT_MS = 20_000;
+/** FastCDC's largest chunk: a manifest listing bigger ones is not Arca's. */
+const MAX_CHUNK = 256 * 1024;
+
+/** A linked peer as the fetcher uses it. */
+export interface FetchPeer {
+  name: string;
+  key: Uint8Array;
+  send(m: Message): Promise<void>;
+  readonly closed: boolean;
+  /** This link's index of each segment it shares. */
+  indexOf(replica: Replica): number | undefined;
+  /** Stored bytes received in answers, for status. */
+  fetched: number;
+}
+
+export interface PeerFetchOptions {
+  nars: NarChunks;
+  /** The peers linked now. */
+  peers: () => Iterable<FetchPeer>;
+  /** A peer sent bytes that are not what it said: count it against the peer. */
+  penalize: (peer: FetchPeer, why: string) => void;
+  log: (msg: string) => void;
+  /** Nothing published here is kept beyond memory: cache-through off (tests). */
+  noSave?: boolean;
+}
+
+export interface FetchStats {
+  transfers: number;
+  fetchedBytes: number;
+  localChunks: number;
+  peerChunks: number;
+  badChunks: number;
+  failed: number;
+}
+
+type Pending = {
+  peer: FetchPeer;
+  resolve: (m: Extract<Message, { t: "nar_manifest" | "chunk" | "nar_err" }>) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+};
+
+class FetchError extends Error {
+  override name = "FetchError";
+}
+
+/** One source of a NAR: a linked peer that holds the entry, on one segment. */
+interface Source {
+  peer: FetchPeer;
+  seg: number;
+  key: string;
+  outstanding: number;
+  dropped: boolean;
+}
+
+export class PeerFetcher {
+  readonly stats: FetchStats = {
+    transfers: 0,
+    fetchedBytes: 0,
+    localChunks: 0,
+    peerChunks: 0,
+    badChunks: 0,
+    failed: 0,
+  };
+  #transfers = new Map<string, Transfer>();
+  #pending = new Map<number, Pending>();
+  #req = 0;
+
+  constructor(readonly opts: PeerFetchOptions) {}
+
+  /** Takes an answer to one of our requests. */
+  onAnswer(m: Extract<Message, { t: "nar_manifest" | "chunk" | "nar_err" }>): void {
+    const p = this.#pending.get(m.req);
+    if (!p) return; // given up already
+    this.#pending.delete(m.req);
+    clearTimeout(p.timer);
+    p.resolve(m);
+  }
+
+  /** A peer's link closed: its outstanding requests fail now, not at their timeouts. */
+  peerGone(peer: FetchPeer): void {
+    for (const [req, p] of this.#pending) {
+      if (p.peer !== peer) continue;
+      this.#pending.delete(req);
+      clearTimeout(p.timer);
+      p.reject(new FetchError(`the link with ${peer.name} closed`));
+    }
+  }
+
+  /** Sends `m` (built with a fresh request id) and waits for its answer. */
+  ask(
+    peer: FetchPeer,
+    make: (req: number) => Message,
+    ms: number,
+  ): Promise<Extract<Message, { t: "nar_manifest" | "chunk" | "nar_err" }>> {
+    const req = this.#req = (this.#req + 1) >>> 0;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(req);
+        reject(new FetchError(`${peer.name} did not answer within ${ms / 1000} s`));
+      }, ms);
+      this.#pending.set(req, { peer, resolve, reject, timer });
+      peer.send(make(req)).catch((e) => {
+        if (!this.#pending.delete(req)) return;
+        clearTimeout(timer);
+        reject(new FetchError(`${peer.name}: ${(e as Error).message}`));
+      });
+    });
+  }
+
+  /**
+   * The NAR of `entry` (a live entry of `replicas`' segments) as a stream
+   * of plain bytes, once its first chunk is in hand; undefined when no peer
+   * can start it (then the caller answers 404).
+   */
+  async open(
+    entry: Entry,
+    backers: { replica: Replica; key: string }[],
+  ): Promise<{ size: number; body: ReadableStream<Uint8Array> } | undefined> {
+    const id = encodeNix32(entry.narHash);
+    let t = this.#transfers.get(id);
+    if (t && !t.canJoin()) {
+      // Too far along to start again from its first byte: wait for its end,
+      // then read what it stored here.
+      await t.done.catch(() => {});
+      t = undefined;
+    }
+    let reader: Cursor;
+    if (t) reader = t.join();
+    else {
+      const fresh = t = new Transfer(this, entry, backers);
+      this.#transfers.set(id, fresh);
+      this.stats.transfers++;
+      fresh.done.catch(() => {}).finally(() => {
+        if (this.#transfers.get(id) === fresh) this.#transfers.delete(id);
+      });
+      // Joined before anything is read, so no chunk is let go before this reader has it.
+      reader = fresh.join();
+      if (!(await fresh.start())) return undefined;
+    }
+    const first = await reader.next().catch(() => undefined);
+    if (!first) return undefined;
+    return { size: entry.narSize, body: reader.stream(first) };
+  }
+}
+
+/** A reader's position in a transfer. */
+class Cursor {
+  at = 0;
+  constructor(readonly t: Transfer) {}
+
+  /** The next chunk's plain bytes, or null at the end. Rejects when the transfer failed. */
+  next(): Promise<Uint8Array | null> {
+    return this.t.read(this);
+  }
+
+  /** The rest as a byte stream, starting with `first` when one was read already. */
+  stream(first?: Uint8Array | null): ReadableStream<Uint8Array> {
+    let pending: Uint8Array | null | undefined = first;
+    return new ReadableStream({
+      pull: async (ctl) => {
+        const c = pending !== undefined ? pending : await this.next();
+        pending = undefined;
+        if (c === null) ctl.close();
+        else ctl.enqueue(c);
+      },
+      cancel: () => this.t.leave(this),
+    }, { highWaterMark: 0 });
+  }
+}
+
+class Transfer {
+  readonly done: Promise<void>;
+  #settle!: { ok: () => void; fail: (e: Error) => void };
+  #chunks: ManifestChunk[] = [];
+  #local: boolean[] = [];
+  #sources: Source[] = [];
+  /** Verified plain bytes by index, until every reader passed them. */
+  #ready = new Map<number, Uint8Array>();
+  #readyBytes = 0;
+  #next = 0;
+  /** Chunks waiting for a peer with room for one more request. */
+  #queued: number[] = [];
+  #cursors = new Set<Cursor>();
+  #wake: (() => void)[] = [];
+  #failed: Error | undefined;
+  #finished = false;
+  #narHasher = createHash("sha256");
+  #hashedUpTo = 0;
+  #dropped = 0;
+  #fetchedBytes = 0;
+  #localCount = 0;
+  #peersUsed = new Set<string>();
+  #saving = true;
+
+  constructor(
+    private f: PeerFetcher,
+    readonly entry: Entry,
+    private backers: { replica: Replica; key: string }[],
+  ) {
+    this.done = new Promise((ok, fail) => this.#settle = { ok, fail });
+  }
+
+  /** Readers may still join while nothing was dropped for the readers before them. */
+  canJoin(): boolean {
+    return this.#dropped === 0 && !this.#failed;
+  }
+
+  join(): Cursor {
+    const c = new Cursor(this);
+    this.#cursors.add(c);
+    return c;
+  }
+
+  leave(c: Cursor): void {
+    this.#cursors.delete(c);
+    this.#drop();
+    this.#pump();
+  }
+
+  /** Finds the chunk list; false when the NAR is neither here nor at any linked holder. */
+  async start(): Promise<boolean> {
+    const local = await this.f.opts.nars.manifest(this.entry.narHash);
+    const here = local !== undefined && local.narSize === this.entry.narSize;
+    if (here) {
+      this.#chunks = local.chunks;
+    } else {
+      this.#sources = this.#findSources();
+      const got = await this.#manifest();
+      if (!got) {
+        this.#fail(new FetchError("no linked peer holding it answered with its chunk list"));
+        return false;
+      }
+      this.#chunks = got;
+    }
+    for (let i = 0; i < this.#chunks.length; i += 1000) {
+      const part = this.#chunks.slice(i, i + 1000);
+      const held = await this.f.opts.nars.has(part.map((c) => c.id));
+      this.#local.push(...held);
+    }
+    // A NAR stored here already (an earlier fetch) is only read, not stored again.
+    if (!this.f.opts.noSave && !here) this.#save();
+    else this.#saving = false;
+    this.#pump();
+    return true;
+  }
+
+  #findSources(): Source[] {
+    const out: Source[] = [];
+    for (const peer of this.f.opts.peers()) {
+      if (peer.closed) continue;
+      for (const { replica, key } of this.backers) {
+        const seg = peer.indexOf(replica);
+        if (seg === undefined || !holderOf(this.entry, peer.key)?.live) continue;
+        out.push({ peer, seg, key, outstanding: 0, dropped: false });
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** The chunk list from the first holder that gives one that adds up. */
+  async #manifest(): Promise<ManifestChunk[] | undefined> {
+    for (const s of this.#sources) {
+      try {
+        const chunks: ManifestChunk[] = [];
+        let total = Infinity;
+        while (chunks.length < total) {
+          const m = await this.f.ask(
+            s.peer,
+            (req) => ({ t: "nar_req", req, seg: s.seg, key: s.key, from: chunks.length }),
+            MANIFEST_TIMEOUT_MS,
+          );
+          if (m.t !== "nar_manifest") throw new FetchError(`answered ${describe(m)}`);
+          if (m.narSize !== this.entry.narSize || m.from !== chunks.length) {
+            throw new FetchError("its chunk list is of another NAR");
+          }
+          if (m.chunks.length === 0 && m.total > chunks.length) throw new FetchError("empty page");
+          total = m.total;
+          chunks.push(...m.chunks);
+          if (m.chunks.length < MAX_MANIFEST_CHUNKS && chunks.length < total) {
+            throw new FetchError("a short page");
+          }
+        }
+        let sum = 0;
+        for (const c of chunks) {
+          if (c.ulen <= 0 || c.ulen > MAX_CHUNK) throw new FetchError("a chunk size out of range");
+          sum += c.ulen;
+        }
+        if (sum !== this.entry.narSize || chunks.length !== total) {
+          throw new FetchError(`its chunks add up to ${sum} bytes, not ${this.entry.narSize}`);
+        }
+        return chunks;
+      } catch (e) {
+        this.f.opts.log(`no chunk list from ${s.peer.name}: ${(e as Error).message}`);
+        s.dropped = true;
+      }
+    }
+    return undefined;
+  }
+
+  /** Asks for (or reads) chunks up to the window ahead of the slowest reader. */
+  #pump(): void {
+    if (this.#failed || this.#finished) return;
+    const low = this.#lowest();
+    while (
+      this.#next < this.#chunks.length && this.#next < low + WINDOW &&
+      this.#readyBytes < WINDOW_BYTES
+    ) {
+      const i = this.#next++;
+      this.#get(i);
+    }
+  }
+
+  #lowest(): number {
+    let low = this.#next;
+    for (const c of this.#cursors) low = Math.min(low, c.at);
+    return this.#cursors.size ? low : this.#hashedUpTo;
+  }
+
+  #get(i: number): void {
+    if (this.#local[i]) {
+      this.f.opts.nars.localChunk(this.#chunks[i].id).then((b) => {
+        if (b && this.#verify(i, b)) {
+          this.#localCount++;
+          this.f.stats.localChunks++;
+          this.#put(i, b);
+        } else {
+          this.#local[i] = false; // gone or damaged since: ask a peer
+          if (!this.#sources.length) this.#sources = this.#findSources();
+          this.#ask(i);
+        }
+      }, () => {
+        this.#local[i] = false;
+        this.#ask(i);
+      });
+      return;
+    }
+    if (!this.#sources.length) this.#sources = this.#findSources();
+    this.#ask(i);
+  }
+
+  /** Asks the least busy usable source for chunk `i`. */
+  #ask(i: number): void {
+    if (this.#failed) return;
+    const usable = this.#sources.filter((s) => !s.dropped && !s.peer.closed);
+    if (!usable.length) {
+      this.#fail(new FetchError(`no peer left that can deliver chunk ${i}`));
+      return;
+    }
+    const s = usable.reduce((a, b) => b.outstanding < a.outstanding ? b : a);
+    if (s.outstanding >= PER_PEER) {
+      // Every peer is busy: asked for when one answers.
+      this.#queued.push(i);
+      return;
+    }
+    s.outstanding++;
+    const c = this.#chunks[i];
+    this.f.ask(
+      s.peer,
+      (req) => ({ t: "chunk_req", req, seg: s.seg, key: s.key, index: i, id: c.id }),
+      CHUNK_TIMEOUT_MS,
+    ).then((m) => {
+      s.outstanding--;
+      this.#unqueue();
+      if (m.t !== "chunk") {
+        s.dropped = true;
+        this.f.opts.log(`${s.peer.name} did not give chunk ${i}: ${describe(m)}`);
+        return this.#ask(i);
+      }
+      const method = METHODS[m.method];
+      let plain: Uint8Array | undefined;
+      try {
+        plain = method ? decompressChunk(m.data, method) : undefined;
+      } catch { /* a bad chunk, as below */ }
+      if (!plain || !this.#verify(i, plain)) {
+        s.dropped = true;
+        this.f.stats.badChunks++;
+        this.f.opts.penalize(s.peer, `sent a bad chunk ${i} of ${this.entry.storePath}`);
+        return this.#ask(i);
+      }
+      s.peer.fetched += m.data.length;
+      this.#fetchedBytes += m.data.length;
+      this.f.stats.fetchedBytes += m.data.length;
+      this.f.stats.peerChunks++;
+      this.#peersUsed.add(s.peer.name);
+      this.#put(i, plain);
+    }, (e) => {
+      s.outstanding--;
+      this.#unqueue();
+      s.dropped = true;
+      this.f.opts.log(`chunk ${i} from ${s.peer.name}: ${(e as Error).message}`);
+      this.#ask(i);
+    });
+  }
+
+  /** A request finished: a queued chunk takes its place. */
+  #unqueue(): void {
+    const i = this.#queued.shift();
+    if (i !== undefined) this.#ask(i);
+  }
+
+  #verify(i: number, plain: Uint8Array): boolean {
+    const c = this.#chunks[i];
+    if (plain.length !== c.ulen) return false;
+    const d = createHash("sha256").update(plain).digest();
+    return compareBytes(new Uint8Array(d.buffer, d.byteOffset, 32), c.id) === 0;
+  }
+
+  #put(i: number, plain: Uint8Array): void {
+    if (this.#failed) return;
+    this.#ready.set(i, plain);
+    this.#readyBytes += plain.length;
+    const w = this.#wake;
+    this.#wake = [];
+    for (const r of w) r();
+  }
+
+  /** The next chunk for `c`, in order; the last one only after the NarHash matched. */
+  async read(c: Cursor): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.#failed) throw this.#failed;
+      if (c.at >= this.#chunks.length) {
+        this.#cursors.delete(c);
+        return null;
+      }
+      const b = this.#ready.get(c.at);
+      if (b) {
+        // Hash in order as the first reader gets there.
+        while (this.#hashedUpTo <= c.at && this.#ready.has(this.#hashedUpTo)) {
+          this.#narHasher.update(this.#ready.get(this.#hashedUpTo)!);
+          this.#hashedUpTo++;
+        }
+        if (c.at === this.#chunks.length - 1 && !this.#finished) this.#finish();
+        if (this.#failed) throw this.#failed;
+        c.at++;
+        this.#drop();
+        this.#pump();
+        return b;
+      }
+      await new Promise<void>((r) => this.#wake.push(r));
+    }
+  }
+
+  /** All chunks are in and hashed: the NAR must be the signed one before its end is passed on. */
+  #finish(): void {
+    const d = new Uint8Array(this.#narHasher.digest());
+    if (compareBytes(d, this.entry.narHash) !== 0) {
+      this.#fail(
+        new FetchError(
+          `the chunks make a NAR with hash ${encodeNix32(d)}, not the signed ${
+            encodeNix32(this.entry.narHash)
+          }: a peer gave a wrong chunk list`,
+        ),
+      );
+      return;
+    }
+    this.#finished = true;
+    if (!this.#saving) this.#settle.ok();
+  }
+
+  /** Chunks every reader has passed are let go. */
+  #drop(): void {
+    const low = this.#lowest();
+    for (const [i, b] of this.#ready) {
+      if (i < low && i < this.#hashedUpTo) {
+        this.#ready.delete(i);
+        this.#readyBytes -= b.length;
+        this.#dropped++;
+      }
+    }
+  }
+
+  #fail(e: Error): void {
+    if (this.#failed) return;
+    this.#failed = e;
+    this.f.stats.failed++;
+    this.f.opts.log(`fetching ${this.entry.storePath} failed: ${e.message}`);
+    this.#ready.clear();
+    const w = this.#wake;
+    this.#wake = [];
+    for (const r of w) r();
+    this.#settle.fail(e);
+  }
+
+  /** Cache-through: a reader that stores what arrives, and publishes the path at the end. */
+  #save(): void {
+    const c = this.join();
+    const e = this.entry;
+    const segments = [...new Set(this.backers.map((b) => b.replica.seg.name))];
+    const path = {
+      storePath: e.storePath,
+      narHash: e.narHash,
+      narSize: e.narSize,
+      references: e.references,
+      deriver: e.deriver,
+      ca: e.ca,
+      sigs: e.sigs,
+      segments,
+      detail: {},
+    };
+    const body = c.stream();
+    const detail = () => ({
+      bytesFromPeers: this.#fetchedBytes,
+      chunksFromPeers: this.#chunks.length - this.#localCount,
+      chunksHere: this.#localCount,
+      peers: [...this.#peersUsed],
+    });
+    const stream = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        flush: () => {
+          path.detail = detail();
+        },
+      }),
+    );
+    this.f.opts.nars.save(path, stream).then((how) => {
+      this.f.opts.log(
+        `${how} ${e.storePath} (${this.#fetchedBytes} bytes from ${
+          [...this.#peersUsed].join(", ") || "no peer"
+        }, ${this.#localCount} of ${this.#chunks.length} chunks held here)`,
+      );
+      this.#settle.ok();
+    }, (err) => {
+      this.f.opts.log(`keeping ${e.storePath} here failed: ${(err as Error).message}`);
+      this.leave(c);
+      if (this.#failed) this.#settle.fail(this.#failed);
+      else this.#settle.ok();
+    });
+  }
+}
+
+function describe(m: Message): string {
+  return m.t === "nar_err" ? (m as { error: NarError }).error : m.t;
+}
+
+/** The NarHash in a `peer/` URL, checked. */
+export function narHashOfName(name32: string): Uint8Array | undefined {
+  try {
+    const d = decodeNix32(name32);
+    return d.length === 32 ? d : undefined;
+  } catch {
+    return undefined;
+  }
+}
