@@ -10,7 +10,12 @@ import { storeMeta } from "../lib/store/store_meta.ts";
 import { parsePublicKey } from "../lib/sign/mod.ts";
 import type { Store } from "../lib/store/store.ts";
 import type { UploadContext } from "../lib/store/upload_context.ts";
-import { createUploadHandler, withUploadReads } from "../lib/server/upload/mod.ts";
+import {
+  createUploadHandler,
+  type UploadOutcome,
+  withUploadReads,
+} from "../lib/server/upload/mod.ts";
+import { readTokenFile } from "../lib/io/key_files.ts";
 import { signingKeys } from "./_context.ts";
 import type { AppHandler, AppRequest } from "../lib/server/app.ts";
 
@@ -21,6 +26,8 @@ export interface UploadWiring {
   ) => AppHandler;
   /** One line for the start-up message. */
   summary: string;
+  /** Every accepted upload token (config and token file). */
+  tokens: readonly string[];
   close(): void;
 }
 
@@ -28,9 +35,16 @@ export async function uploadWiring(
   config: Config,
   store: Store,
   layout: CacheLayout,
-  opts: { anonymous: boolean; onPublish: () => Promise<void> },
+  opts: {
+    anonymous: boolean;
+    onPublish: () => Promise<void>;
+    onOutcome?: (o: UploadOutcome) => void;
+  },
 ): Promise<UploadWiring> {
-  const tokens = config.upload_tokens;
+  const tokens = [
+    ...config.upload_tokens,
+    ...(config.upload_tokens_file ? await readTokenFile(config.upload_tokens_file) : []),
+  ];
   const meta = storeMeta(store);
   const ctx: UploadContext = {
     store,
@@ -48,6 +62,7 @@ export async function uploadWiring(
     tokens,
     anonymous: opts.anonymous,
     onPublish: opts.onPublish,
+    onOutcome: opts.onOutcome,
   });
   const summary = tokens.length
     ? `uploads with ${tokens.length} token(s)`
@@ -64,6 +79,7 @@ export async function uploadWiring(
         upload,
       }),
     summary: config.read_token ? `${summary}; reads need a token` : summary,
+    tokens,
     close: () => {},
   };
 }

@@ -10,10 +10,15 @@ import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { serveHttp } from "../lib/server/http_server.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
+import { ServerMetrics } from "../lib/server/server_metrics.ts";
+import { createStatusSource } from "../lib/server/status_source.ts";
+import { withStatusRoutes } from "../lib/server/status_routes.ts";
+import { formatPublicKey, publicKeyOf } from "../lib/sign/mod.ts";
 import { gcWiring } from "./_gc_serve.ts";
 import { uploadWiring } from "./_uploads.ts";
 import {
   effectiveConfig,
+  signingKeys,
   STORE_FLAGS,
   STORE_OPTIONS_HELP,
   storeOverrides,
@@ -91,9 +96,13 @@ ${STORE_OPTIONS_HELP}`,
       await index.start(stop.signal);
       const audit = new AuditBatcher((evs) => store.audit(evs));
       const gc = gcWiring(config, store, stop.signal);
+      const metrics = new ServerMetrics();
+      metrics.start(stop.signal);
+      const anonymous = p.values["allow-anonymous-upload"] === true;
       const uploads = await uploadWiring(config, store, layout, {
-        anonymous: p.values["allow-anonymous-upload"] === true,
+        anonymous,
         onPublish: () => index.refresh(),
+        onOutcome: metrics.upload,
       });
       const handler = createHandler({
         store,
@@ -104,6 +113,15 @@ ${STORE_OPTIONS_HELP}`,
         onServe: (ev) => audit.add(ev),
         onAccess: gc.onAccess,
         upload: uploads.upload,
+      });
+      const source = createStatusSource({
+        store,
+        index,
+        metrics,
+        httpIo: config.http_io,
+        publicKeys: (await signingKeys(config, [])).map((k) => formatPublicKey(publicKeyOf(k))),
+        private: config.read_token !== "",
+        uploads: uploads.tokens.length ? "token" : anonymous ? "anonymous" : "disabled",
       });
       const server = serveHttp({
         hostname: addr.hostname,
@@ -124,7 +142,15 @@ ${STORE_OPTIONS_HELP}`,
           cacheInfo: new TextEncoder().encode(cacheInfo),
           onAccess: gc.onAccess,
         },
-        handle: uploads.wrap(handler),
+        handle: withStatusRoutes(uploads.wrap(handler), {
+          source,
+          metrics,
+          readToken: config.read_token,
+          uploadTokens: uploads.tokens,
+          metricsToken: config.metrics_token,
+        }),
+        counters: metrics.counters,
+        observe: metrics.observe,
       });
       console.error(
         server.io === "epoll"

@@ -297,7 +297,9 @@ Deno.test("property: formatConfig output parses back to the same config", () => 
     max_size: fc.constantFrom("", "10G", "500M", "1T", "100K"),
     max_age: fc.constantFrom("", "30d", "24h", "1h30m"),
     upload_tokens: fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/), { maxLength: 3 }),
+    upload_tokens_file: fc.oneof(fc.constant(""), path),
     read_token: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)),
+    metrics_token: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)),
     trusted_public_keys: fc.array(
       fc.uint8Array({ minLength: 32, maxLength: 32 }).map((k) =>
         `key-${k[0]}:${btoa(String.fromCharCode(...k))}`

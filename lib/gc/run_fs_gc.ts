@@ -38,6 +38,7 @@ import type { SweepStats } from "./sweep_store.ts";
 
 export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcReport> {
   const now = opts.now ?? Date.now();
+  const started = performance.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
     throw new GcBusyError("another gc is running on this cache");
@@ -100,9 +101,11 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     await t.meta.applyMany(stale);
 
     const after = statsOf(await listFsPaths(t.layout), await listNarFiles(t.layout));
+    const ms = Math.round(performance.now() - started);
     await t.meta.appendAudit([{
       type: "GarbageCollect",
       time: Date.now(),
+      ms,
       backend: "filesystem",
       paths: removed.length,
       narBytes: removed.reduce((n, p) => n + p.info.narSize, 0),
@@ -110,6 +113,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
       storedBytes: before.storedBytes - after.storedBytes,
       ...sweep,
     }]);
+    await t.meta.recordRun("gc", ms, removed.length);
     return { plan, paths: removed.map((p) => entry(p, files)), sweep, before, after };
   } finally {
     if (!opts.dryRun) await t.meta.releaseGcLock();

@@ -53,6 +53,7 @@ export class GcBusyError extends Error {
 
 export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcReport> {
   const now = opts.now ?? Date.now();
+  const started = performance.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
     throw new GcBusyError("another gc is running on this cache");
@@ -105,15 +106,18 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
     }
     await t.meta.applyMany(stale);
     const after = await t.meta.stats();
+    const ms = Math.round(performance.now() - started);
     await t.meta.appendAudit([{
       type: "GarbageCollect",
       time: Date.now(),
+      ms,
       paths: removed.length,
       narBytes: removed.reduce((n, r) => n + r.narSize, 0),
       fileBytes: before.fileBytes - after.fileBytes,
       storedBytes: before.storedBytes - after.storedBytes,
       ...sweep,
     }]);
+    await t.meta.recordRun("gc", ms, removed.length);
     return { plan, paths: removed.map(entry), sweep, before, after };
   } finally {
     if (!opts.dryRun) await t.meta.releaseGcLock();

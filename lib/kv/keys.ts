@@ -20,6 +20,7 @@
  * | `["doomed", packId]` | ms when gc found the pack unused; deleted a grace period later |
  * | `["gclock"]` | `Lease` of the gc run in progress |
  * | `["upload", name]` | `{ narHash, narSize, time }`: a NAR file uploaded under `nar/<name>` |
+ * | `["runs", kind, field]` | `Deno.KvU64`: runs of `import` or `gc` by any process: `count`, `ms`, `items`, `last` |
  */
 export const K = {
   narinfo: (hashPart: string) => ["narinfo", hashPart] as const,
@@ -50,7 +51,13 @@ export const K = {
   gcLock: ["gclock"] as const,
   upload: (name: string) => ["upload", name] as const,
   uploadPrefix: ["upload"] as const,
+  run: (kind: RunKind, field: RunField) => ["runs", kind, field] as const,
 };
+
+/** Work whose runs are counted and timed in KV (`/metrics` reads them). */
+export type RunKind = "import" | "gc";
+/** `count` runs, `ms` their summed duration, `items` paths imported or removed, `last` ms of the latest end. */
+export type RunField = "count" | "ms" | "items" | "last";
 
 export type StatName = "paths" | "narBytes" | "fileBytes" | "storedBytes" | "chunks";
 export const STAT_NAMES: StatName[] = ["paths", "narBytes", "fileBytes", "storedBytes", "chunks"];
