@@ -197,7 +197,7 @@ ${fig("fileBytes", "download size")}
 ${fig("storedBytes", "on disk")}
 ${fig("dedup", "dedup ratio")}
 ${fig("chunks", "chunks")}
-${fig("segments", "swarm segments")}
+${fig("segments", "segments")}
 </div>${segments}</section>
 <section><h2>Use it</h2>
 <p>In <code>nix.conf</code> (prefix with <code>extra-</code> to keep your other caches):</p>
