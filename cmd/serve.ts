@@ -51,6 +51,11 @@ Bearer token); without one, uploads are refused. Uploaded narinfos are checked
 when set) and signed with the configured keys when 'sign_uploads' is on.
 'read_token' (ARCA_READ_TOKEN) makes the cache private.
 
+A status page for a person is at / (what the cache holds, recent activity,
+the nix.conf lines to use it; /status.json is its data), Prometheus metrics at
+/metrics. With 'read_token' both need the read token; 'metrics_token'
+(ARCA_METRICS_TOKEN) gives /metrics a token of its own.
+
 GC roots: 'PUT /gcroots/NAME' with the same token and a body of store paths,
 one per line (full paths or basenames), keeps their closures through gc;
 '?expires=7d' (or header 'X-Arca-Expires: 7d') makes it end; 'DELETE

@@ -213,7 +213,7 @@ function words(cmd: string): string[] {
   );
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -228,7 +228,7 @@ Deno.test("module: the unit verifies, starts Arca, takes the hook's pushes and s
     const key = await makeKey(tmp.path, "module-test-1", { HOME: tmp.path });
     const tokens = `${tmp.path}/upload-tokens`;
     await Deno.writeTextFile(tokens, "# tokens\nhook-token\n", { mode: 0o600 });
-    const port = await freePort();
+    const port = freePort();
     const c = await evalModule({
       enable: true,
       port,
