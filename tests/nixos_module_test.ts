@@ -323,6 +323,7 @@ Deno.test("module: the unit verifies, starts Arca, takes the hook's pushes and s
 Deno.test("flake: outputs evaluate; the package compiles deno.json's task against node_modules built from deno.lock", async () => {
   const tmp = await tempDir();
   try {
+    const nixConf = await nixEnv();
     // Tarballs of the npm packages as the registry has them (package/ prefix), made from
     // the node_modules Deno installed here: stand-ins for the fetches, which need no network.
     const tarballs: Record<string, string> = {};
@@ -350,7 +351,7 @@ Deno.test("flake: outputs evaluate; the package compiles deno.json's task agains
       "--argstr",
       "tarballsJson",
       JSON.stringify(tarballs),
-    ], { env: await nixEnv() });
+    ], { env: nixConf });
     assert.equal(r.code, 0, r.stderr);
     const f = JSON.parse(r.stdout);
     assert.deepEqual(f.systems, ["aarch64-linux", "x86_64-linux"]);
@@ -387,6 +388,35 @@ Deno.test("flake: outputs evaluate; the package compiles deno.json's task agains
       "-c",
       `git -C '${ROOT}' ls-files -z --cached --others --exclude-standard | tar -C '${ROOT}' --null -T - -cf - | tar -C '${src}' -xf -`,
     ]);
+
+    // flake.nix as a real flake: `nix eval` with nixpkgs overridden by the stub.
+    const stub = `${tmp.path}/stub-nixpkgs`;
+    await Deno.mkdir(stub);
+    await Deno.copyFile(`${ROOT}tests/fixtures/stub_nixpkgs.nix`, `${stub}/stub.nix`);
+    await Deno.writeTextFile(`${stub}/flake.nix`, "{ outputs = _: import ./stub.nix { }; }\n");
+    const flakeEval = (attr: string, apply = "x: x") =>
+      runOk("nix", [
+        "eval",
+        "--no-write-lock-file",
+        "--override-input",
+        "nixpkgs",
+        `path:${stub}`,
+        "--json",
+        "--apply",
+        apply,
+        `path:${src}#${attr}`,
+      ], {
+        env: {
+          ...nixConf,
+          NIX_CONFIG: `${nixConf.NIX_CONFIG}\nexperimental-features = nix-command flakes`,
+        },
+      }).then((o) => JSON.parse(o));
+    assert.equal(
+      await flakeEval("packages.x86_64-linux.default.passthru.compileCommand"),
+      f.package.compileCommand,
+    );
+    assert.equal(await flakeEval("apps.aarch64-linux.default.type"), "app");
+    assert.equal(await flakeEval("nixosModules.default", "builtins.isFunction"), true);
     await runOk("bash", ["-e", "-c", f.npm.script], { env: { out: `${src}/node_modules` } });
     const denoDir = `${tmp.path}/deno-dir`;
     const version = await runOk(Deno.execPath(), [
