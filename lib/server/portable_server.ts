@@ -10,7 +10,7 @@ import { httpDate } from "../http1/mod.ts";
 import { HttpConnection } from "./http_connection.ts";
 import { createQuickRoute } from "./quick_route.ts";
 import { BUSY_RESPONSE } from "./respond.ts";
-import { WIRE } from "./wire_counters.ts";
+import { newWireCounters, WIRE } from "./wire_counters.ts";
 import {
   type Clock,
   DEFAULT_LIMITS,
@@ -27,7 +27,7 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
   const addr = { hostname: local.hostname, port: local.port };
   const conns = new Set<HttpConnection>();
   // This thread is the counters' only writer here.
-  const counters = app.counters ?? new Uint32Array(8);
+  const counters = app.counters ?? newWireCounters();
   const quick = app.quick && createQuickRoute({ ...app.quick, counters });
   const clock: Clock = {
     now: Date.now(),

@@ -10,7 +10,7 @@ import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
 import type { QuickAnswer } from "./read_head.ts";
 import type { EntryLookup, IndexEntry } from "./index_entry.ts";
-import { WIRE } from "./wire_counters.ts";
+import { newWireCounters, WIRE } from "./wire_counters.ts";
 
 /** Fields of a narinfo answer (before Content-Length), shared with the handler. */
 export const NARINFO_FIELDS: [string, string][] = [
@@ -39,8 +39,8 @@ const NARINFO_TARGET_LENGTH = 41; // "/" + 32 + ".narinfo"
 
 export function createQuickRoute(deps: QuickRouteDeps): QuickAnswer {
   const { index } = deps;
-  // Counted always (into a scratch array without counters): no branch per answer.
-  const n = deps.counters ?? new Uint32Array(8);
+  // Counted always (into scratch counters when none are given): no branch per answer.
+  const n = deps.counters ?? newWireCounters();
   // Heads carry the Date field, so they are rebuilt when its text changes (once a second).
   let date = "";
   let narinfoPrefix = "";

@@ -27,7 +27,7 @@ import {
 } from "../../io/libc.ts";
 import { createQuickRoute } from "../quick_route.ts";
 import { BUSY_RESPONSE } from "../respond.ts";
-import { WIRE } from "../wire_counters.ts";
+import { newWireCounters, WIRE } from "../wire_counters.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
 import type { FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
 import { Reactor } from "./reactor.ts";
@@ -73,7 +73,7 @@ function run(init: WorkerInit): void {
   const reactor = new Reactor(c);
   const index = new IndexReplica();
   let accessed: string[] = [];
-  const counters = init.counters ? new Uint32Array(init.counters) : new Uint32Array(8);
+  const counters = init.counters ? new Uint32Array(init.counters) : newWireCounters();
   const quick = init.quick
     ? createQuickRoute({
       index,
