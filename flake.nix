@@ -7,19 +7,22 @@
     let
       systems = [ "x86_64-linux" "aarch64-linux" ];
       forAll = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      denoJson = builtins.fromJSON (builtins.readFile ./deno.json);
+      version = builtins.head
+        (builtins.match ".*VERSION = \"([^\"]+)\".*" (builtins.replaceStrings [ "\n" ] [ " " ]
+          (builtins.readFile ./lib/version.ts)));
     in
     {
-      # Minimal for now: a wrapper that runs the sources with nixpkgs' Deno.
-      # The self-contained `deno compile` binary (with vendored npm packages
-      # and nixpkgs' denort) comes with the packaging issue.
-      packages = forAll (pkgs: {
-        default = pkgs.writeShellApplication {
-          name = "arca";
-          runtimeInputs = [ pkgs.deno pkgs.nix ];
-          text = ''
-            exec deno run -A --v8-flags=--optimize-for-size --config ${self}/deno.json ${self}/main.ts "$@"
-          '';
+      packages = forAll (pkgs: rec {
+        # npm packages pinned by the integrity hashes in deno.lock.
+        npmDeps = import ./nix/npm_deps.nix { inherit pkgs; lock = ./deno.lock; };
+        # The single binary (`deno compile` with nixpkgs' deno and its denort).
+        arca = import ./nix/package.nix {
+          inherit pkgs npmDeps version;
+          src = self;
+          compileTask = denoJson.tasks.compile;
         };
+        default = arca;
       });
 
       apps = forAll (pkgs: {
@@ -27,7 +30,9 @@
       });
 
       devShells = forAll (pkgs: {
-        default = pkgs.mkShell { packages = [ pkgs.deno pkgs.nix pkgs.nginx pkgs.wrk ]; };
+        default = pkgs.mkShell {
+          packages = [ pkgs.deno pkgs.nix pkgs.nginx pkgs.wrk pkgs.chromium pkgs.prometheus ];
+        };
       });
 
       nixosModules.default = import ./nix/module.nix self;

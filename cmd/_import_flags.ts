@@ -10,6 +10,7 @@ import { narDumpPath } from "../lib/io/nar_source.ts";
 import { type ImportOptions, importPath } from "../lib/store/import_path.ts";
 import { type BatchOutcome, importBatch } from "../lib/store/import_batch.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
+import { storeMeta } from "../lib/store/store_meta.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
 import { checkSegmentNames } from "./_segments.ts";
@@ -117,6 +118,10 @@ export async function importAll(
   }
   progress.clear();
   const secs = progress.elapsedSeconds();
+  // For /metrics of a serve beside this process; a failure here fails no import.
+  await storeMeta(store).recordRun("import", secs * 1000, imported).catch((e) => {
+    console.error(`arca: recording the import run failed: ${(e as Error).message}`);
+  });
   console.error(
     `arca: ${imported} imported, ${existing} already cached, ${failed} failed; ` +
       `${formatBytes(progress.doneBytes)} of NAR in ${secs.toFixed(1)} s ` +

@@ -12,6 +12,11 @@ import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { serveHttp } from "../lib/server/http_server.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
 import type { Store } from "../lib/store/store.ts";
+import { ServerMetrics } from "../lib/server/server_metrics.ts";
+import { createStatusSource, type StatusSourceDeps } from "../lib/server/status_source.ts";
+import { withStatusRoutes } from "../lib/server/status_routes.ts";
+import { formatPublicKey, publicKeyOf } from "../lib/sign/mod.ts";
+import { signingKeys } from "./_context.ts";
 import { gcWiring } from "./_gc_serve.ts";
 import { uploadWiring } from "./_uploads.ts";
 
@@ -24,6 +29,8 @@ export interface ServeRunOptions {
   onListen?: (url: string) => void;
   /** NARs of paths known from swarm peers (see `HandlerDeps.peerNar`). */
   peerNar?: HandlerDeps["peerNar"];
+  /** Swarm figures for the status page and /metrics. */
+  swarm?: StatusSourceDeps["swarm"];
 }
 
 /** Serves until `opts.signal` aborts; resolves once the server has stopped cleanly. */
@@ -41,9 +48,12 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
   await opts.withIndex?.(index);
   const audit = new AuditBatcher((evs) => store.audit(evs));
   const gc = gcWiring(config, store, opts.signal);
+  const metrics = new ServerMetrics();
+  metrics.start(opts.signal);
   const uploads = await uploadWiring(config, store, layout, {
     anonymous: opts.anonymous,
     onPublish: () => index.refresh(),
+    onOutcome: metrics.upload,
   });
   const handler = createHandler({
     store,
@@ -55,6 +65,16 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     onAccess: gc.onAccess,
     upload: uploads.upload,
     peerNar: opts.peerNar,
+  });
+  const source = createStatusSource({
+    store,
+    index,
+    metrics,
+    httpIo: config.http_io,
+    publicKeys: (await signingKeys(config, [])).map((k) => formatPublicKey(publicKeyOf(k))),
+    private: config.read_token !== "",
+    uploads: uploads.tokens.length ? "token" : opts.anonymous ? "anonymous" : "disabled",
+    swarm: opts.swarm,
   });
   const server = serveHttp({
     hostname: addr.hostname,
@@ -76,7 +96,15 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       cacheInfo: new TextEncoder().encode(cacheInfo),
       onAccess: gc.onAccess,
     },
-    handle: uploads.wrap(handler),
+    handle: withStatusRoutes(uploads.wrap(handler), {
+      source,
+      metrics,
+      readToken: config.read_token,
+      uploadTokens: uploads.tokens,
+      metricsToken: config.metrics_token,
+    }),
+    counters: metrics.counters,
+    observe: metrics.observe,
   });
   console.error(
     server.io === "epoll"

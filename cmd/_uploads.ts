@@ -11,8 +11,13 @@ import { storeMeta } from "../lib/store/store_meta.ts";
 import { formatPublicKey, parsePublicKey, publicKeyOf } from "../lib/sign/mod.ts";
 import type { Store } from "../lib/store/store.ts";
 import type { UploadContext } from "../lib/store/upload_context.ts";
-import { createUploadHandler, withUploadReads } from "../lib/server/upload/mod.ts";
+import {
+  createUploadHandler,
+  type UploadOutcome,
+  withUploadReads,
+} from "../lib/server/upload/mod.ts";
 import { CACHIX_PREFIX, createCachixApi } from "../lib/server/cachix/mod.ts";
+import { readTokenFile } from "../lib/io/key_files.ts";
 import { signingKeys } from "./_context.ts";
 import type { AppHandler, AppRequest } from "../lib/server/app.ts";
 
@@ -23,6 +28,8 @@ export interface UploadWiring {
   ) => AppHandler;
   /** One line for the start-up message. */
   summary: string;
+  /** Every accepted upload token (config and token file). */
+  tokens: readonly string[];
   close(): Promise<void>;
 }
 
@@ -30,9 +37,16 @@ export async function uploadWiring(
   config: Config,
   store: Store,
   layout: CacheLayout,
-  opts: { anonymous: boolean; onPublish: () => Promise<void> },
+  opts: {
+    anonymous: boolean;
+    onPublish: () => Promise<void>;
+    onOutcome?: (o: UploadOutcome) => void;
+  },
 ): Promise<UploadWiring> {
-  const tokens = config.upload_tokens;
+  const tokens = [
+    ...config.upload_tokens,
+    ...(config.upload_tokens_file ? await readTokenFile(config.upload_tokens_file) : []),
+  ];
   const meta = storeMeta(store);
   const keys = await signingKeys(config, []);
   const ctx: UploadContext = {
@@ -63,6 +77,7 @@ export async function uploadWiring(
       await opts.onPublish();
       await cachix.published(storePath);
     },
+    onOutcome: opts.onOutcome,
   });
   const summary = tokens.length
     ? `uploads with ${tokens.length} token(s)`
@@ -85,6 +100,7 @@ export async function uploadWiring(
       };
     },
     summary: config.read_token ? `${summary}; reads need a token` : summary,
+    tokens,
     close: () => cachix.close(),
   };
 }

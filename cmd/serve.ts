@@ -41,6 +41,11 @@ Cachix clients push with the same tokens: 'cachix --host http://HOST:PORT push
 NAME PATH' (CACHIX_AUTH_TOKEN = an upload token; CACHIX_SIGNING_KEY optional).
 The API is served under /api/v1/cache/NAME/; any NAME reaches this cache.
 
+A status page for a person is at / (what the cache holds, recent activity,
+the nix.conf lines to use it; /status.json is its data), Prometheus metrics at
+/metrics. With 'read_token' both need the read token; 'metrics_token'
+(ARCA_METRICS_TOKEN) gives /metrics a token of its own.
+
 GC roots: 'PUT /gcroots/NAME' with the same token and a body of store paths,
 one per line (full paths or basenames), keeps their closures through gc;
 '?expires=7d' (or header 'X-Arca-Expires: 7d') makes it end; 'DELETE

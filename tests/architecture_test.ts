@@ -21,6 +21,7 @@ const LAYERS: [string, number][] = [
   ["lib/compress/", 1],
   ["lib/config/", 1],
   ["lib/http1/", 1],
+  ["lib/metrics/", 1],
   ["lib/io/", 2],
   ["lib/kv/", 2],
   ["lib/blob/", 2],

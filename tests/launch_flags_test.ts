@@ -1,8 +1,9 @@
 /**
  * Every launcher starts arca with the same V8 flags (lib/cli/runtime_flags.ts):
- * the deno.json tasks, `deno compile` (which bakes them into the binary) and
- * the flake's wrapper, which the NixOS service runs. A launcher without them
- * runs the same program with a much larger heap.
+ * the deno.json tasks and `deno compile` (which bakes them into the binary),
+ * which the flake's package runs as it is (the NixOS service runs that
+ * binary). A launcher without them runs the same program with a much larger
+ * heap.
  */
 import assert from "node:assert/strict";
 import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
@@ -23,11 +24,18 @@ Deno.test("deno.json: every task that starts arca passes the V8 flags", async ()
   }
 });
 
-Deno.test("flake.nix: the wrapper passes the V8 flags", async () => {
+Deno.test("flake.nix: the package is deno.json's compile task, and no Nix file starts deno without the flags", async () => {
   const flake = await Deno.readTextFile(`${ROOT}flake.nix`);
-  const execs = flake.split("\n").filter((l) =>
-    !l.trim().startsWith("#") && /\bdeno (run|compile)\b/.test(l)
-  );
-  assert.ok(execs.length > 0, "flake.nix starts no deno");
-  for (const l of execs) assert.ok(l.includes(` ${FLAG} `), `flake.nix line lacks ${FLAG}: ${l}`);
+  assert.match(flake, /compileTask = denoJson\.tasks\.compile;/);
+  const pkg = await Deno.readTextFile(`${ROOT}nix/package.nix`);
+  // The one command line package.nix builds is the task's, with flags added in front.
+  assert.match(pkg, /"deno compile --node-modules-dir=manual --no-check \$\{builtins\.head m\}"/);
+  for (const file of ["flake.nix", "nix/package.nix", "nix/module.nix", "nix/npm_deps.nix"]) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    const execs = text.split("\n").filter((l) =>
+      !l.trim().startsWith("#") && /\bdeno (run|compile)\b/.test(l) &&
+      !/\$\{builtins\.head m\}|builtins\.match "deno compile|start with 'deno compile'/.test(l)
+    );
+    for (const l of execs) assert.ok(l.includes(` ${FLAG} `), `${file} line lacks ${FLAG}: ${l}`);
+  }
 });

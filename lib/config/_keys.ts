@@ -188,10 +188,27 @@ export const KEYS: Keys = {
     ...strings("an array of tokens (non-empty, no whitespace)", (s) => /^\S+$/.test(s)),
     env: "ARCA_UPLOAD_TOKEN",
   },
+  upload_tokens_file: {
+    doc: [
+      'A file of more upload tokens, one per line (# comments), mode 0600; "" for none.',
+      "Keeps tokens out of config.toml (and out of the Nix store).",
+    ],
+    ...text("a path", anyPath),
+    env: "ARCA_UPLOAD_TOKENS_FILE",
+    path: true,
+  },
   read_token: {
     doc: ['When set, reading the cache needs this token too (a private cache); "" for open reads.'],
     ...text('a token without whitespace, or ""', (s) => /^\S*$/.test(s)),
     env: "ARCA_READ_TOKEN",
+  },
+  metrics_token: {
+    doc: [
+      'When set, GET /metrics needs this token (Bearer or Basic password); "" means /metrics',
+      "needs the read token when read_token is set, and is open otherwise.",
+    ],
+    ...text('a token without whitespace, or ""', (s) => /^\S*$/.test(s)),
+    env: "ARCA_METRICS_TOKEN",
   },
   trusted_public_keys: {
     doc: ["Public keys (name:base64); when set, an uploaded narinfo needs a valid Sig by one."],

@@ -51,8 +51,12 @@ export interface Config {
   max_age: string;
   /** Tokens that may upload (`nix copy --to`); several, so one can be rotated out. */
   upload_tokens: string[];
+  /** A file of more upload tokens, one per line, read by `serve` at start ("" for none). */
+  upload_tokens_file: string;
   /** When not "", reads (GET/HEAD) need this token too: a private cache. */
   read_token: string;
+  /** When not "", `/metrics` needs this token (else the read token, when set). */
+  metrics_token: string;
   /** `name:base64` keys; when any is set, an uploaded narinfo needs a valid `Sig` by one. */
   trusted_public_keys: string[];
   /** Uploaded paths also get Arca's own signatures (with the configured signing keys). */

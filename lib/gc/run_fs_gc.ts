@@ -49,6 +49,7 @@ const MAX_ROUNDS = 3;
 
 export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcReport> {
   const now = opts.now ?? Date.now();
+  const started = performance.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const since = now - graceMs;
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
@@ -122,9 +123,11 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     }
     sweep.narinfoBytesFreed = narinfoBytes;
     const after = statsOf(await listFsPaths(t.layout), await listNarFiles(t.layout));
+    const ms = Math.round(performance.now() - started);
     await t.meta.appendAudit([{
       type: "GarbageCollect",
       time: Date.now(),
+      ms,
       backend: "filesystem",
       paths: removed.length,
       narBytes: removed.reduce((n, p) => n + p.info.narSize, 0),
@@ -134,6 +137,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
       diskBefore: start.total,
       diskAfter: disk.total,
     }]);
+    await t.meta.recordRun("gc", ms, removed.length);
     await t.meta.releaseGcLock();
     released = true;
     disk = await measureCache(t.layout);

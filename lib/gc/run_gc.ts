@@ -65,6 +65,7 @@ export class GcBusyError extends Error {
 
 export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcReport> {
   const now = opts.now ?? Date.now();
+  const started = performance.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const compactBelow = opts.compactBelow ?? 0.5;
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
@@ -144,9 +145,11 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
       if (plan.disk?.shortfall) break;
     }
     const after = await t.meta.stats();
+    const ms = Math.round(performance.now() - started);
     await t.meta.appendAudit([{
       type: "GarbageCollect",
       time: Date.now(),
+      ms,
       paths: removed.length,
       narBytes: removed.reduce((n, r) => n + r.narSize, 0),
       fileBytes: before.fileBytes - after.fileBytes,
@@ -155,6 +158,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
       diskBefore: start.total,
       diskAfter: disk.total,
     }]);
+    await t.meta.recordRun("gc", ms, removed.length);
     await t.meta.releaseGcLock();
     released = true;
     // The audit event and the lock took database pages: measure once more.

@@ -50,7 +50,7 @@ export async function writeKeyPair(
 
 /** Reads and checks a secret key file: a regular file, not readable by group or others. */
 export async function readSecretKeyFile(path: string): Promise<SecretKey> {
-  await checkSecretFile(path);
+  await checkPrivate(path, "secret key file");
   const text = await readText(path, "secret");
   try {
     return parseSecretKey(text);
@@ -59,19 +59,44 @@ export async function readSecretKeyFile(path: string): Promise<SecretKey> {
   }
 }
 
+/**
+ * Reads upload tokens from a file that only its owner may read (as secret
+ * key files): one token per line; blank lines and lines starting with `#`
+ * are skipped.
+ */
+export async function readTokenFile(path: string): Promise<string[]> {
+  await checkPrivate(path, "token file");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new KeyFileError(`cannot read token file ${path}: ${(e as Error).message}`);
+  }
+  const tokens: string[] = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (/\s/.test(line)) {
+      throw new KeyFileError(`${path}:${i + 1}: a token cannot contain whitespace`);
+    }
+    tokens.push(line);
+  }
+  return tokens;
+}
+
 /** A secret file must be a regular file that only its owner can read. */
-export async function checkSecretFile(path: string): Promise<void> {
+export async function checkPrivate(path: string, what: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
   } catch (e) {
-    throw new KeyFileError(`cannot read secret key file ${path}: ${(e as Error).message}`);
+    throw new KeyFileError(`cannot read ${what} ${path}: ${(e as Error).message}`);
   }
-  if (!info.isFile) throw new KeyFileError(`secret key file ${path} is not a regular file`);
+  if (!info.isFile) throw new KeyFileError(`${what} ${path} is not a regular file`);
   const mode = info.mode ?? 0;
   if ((mode & 0o077) !== 0) {
     throw new KeyFileError(
-      `secret key file ${path} is readable by group or others (mode ${
+      `${what} ${path} is readable by group or others (mode ${
         (mode & 0o777).toString(8).padStart(4, "0")
       }); run: chmod 600 ${path}`,
     );

@@ -7,7 +7,7 @@
  */
 import { decodeBase64, encodeBase64 } from "../encoding/mod.ts";
 import { generateKeyPair, type KeyPair, keyPairFromPrivate } from "../swarm/noise/mod.ts";
-import { checkSecretFile, KeyFileError, writeNew } from "./key_files.ts";
+import { checkPrivate, KeyFileError, writeNew } from "./key_files.ts";
 
 const PREFIX = "arca-node-1:";
 
@@ -15,7 +15,7 @@ const PREFIX = "arca-node-1:";
 export async function loadNodeKey(path: string): Promise<{ key: KeyPair; created: boolean }> {
   let text: string;
   try {
-    await checkSecretFile(path);
+    await checkPrivate(path, "node key file");
     text = await Deno.readTextFile(path);
   } catch (e) {
     if (!(e instanceof KeyFileError) || !(await missing(path))) throw e;

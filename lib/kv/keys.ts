@@ -23,6 +23,7 @@
  * | `["upload", name]` | `{ narHash, narSize, time }`: a NAR file uploaded under `nar/<name>` |
  * | `["swarm", "entry", segment, key]` | encoded swarm entry state (`lib/swarm/proto/entry.ts`) |
  * | `["swarm", "status"]` | `SwarmStatusRecord`: the running swarm's node and peers, for `arca status` |
+ * | `["runs", kind, field]` | `Deno.KvU64`: runs of `import` or `gc` by any process: `count`, `ms`, `items`, `last` |
  */
 export const K = {
   narinfo: (hashPart: string) => ["narinfo", hashPart] as const,
@@ -57,7 +58,13 @@ export const K = {
   swarmEntry: (segment: string, key: string) => ["swarm", "entry", segment, key] as const,
   swarmEntryPrefix: (segment: string) => ["swarm", "entry", segment] as const,
   swarmStatus: ["swarm", "status"] as const,
+  run: (kind: RunKind, field: RunField) => ["runs", kind, field] as const,
 };
+
+/** Work whose runs are counted and timed in KV (`/metrics` reads them). */
+export type RunKind = "import" | "gc";
+/** `count` runs, `ms` their summed duration, `items` paths imported or removed, `last` ms of the latest end. */
+export type RunField = "count" | "ms" | "items" | "last";
 
 export type StatName = "paths" | "narBytes" | "fileBytes" | "storedBytes" | "chunks";
 export const STAT_NAMES: StatName[] = ["paths", "narBytes", "fileBytes", "storedBytes", "chunks"];

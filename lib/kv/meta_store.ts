@@ -3,10 +3,21 @@
  * their indexes and counters change in one atomic commit, so other processes
  * (a running `serve` while `import` works) never see half an import.
  */
-import { K, STAT_NAMES, type StatName } from "./keys.ts";
+import { K, type RunKind, STAT_NAMES, type StatName } from "./keys.ts";
 import type { AuditEvent, ChunkLocation, Lease, NarFileRecord, NarRecord } from "./records.ts";
 
 export type Stats = Record<StatName, number>;
+
+/** Runs of one kind (`import`, `gc`) recorded by every process that used this database. */
+export interface RunStats {
+  count: number;
+  /** Summed wall-clock duration of those runs. */
+  ms: number;
+  /** Paths imported, or paths removed by gc. */
+  items: number;
+  /** When the latest run ended (ms since the epoch); 0 if none did. */
+  lastAt: number;
+}
 
 /** A NAR file whose chunks are stored and indexed: not yet referenced by any path. */
 export interface NarFileCommit {
@@ -316,6 +327,35 @@ export class MetaStore {
       }
       await mustCommit(op, "audit log");
     }
+  }
+
+  /** The newest `limit` audit events, newest first. */
+  async recentAudit(limit: number): Promise<AuditEvent[]> {
+    const out: AuditEvent[] = [];
+    const it = this.kv.list<AuditEvent>({ prefix: [...K.auditPrefix] }, { reverse: true, limit });
+    for await (const e of it) out.push(e.value);
+    return out;
+  }
+
+  /**
+   * Adds one finished run to the counters of `kind`. Sums, so runs of
+   * several processes never conflict; `last` keeps the latest end.
+   */
+  async recordRun(kind: RunKind, ms: number, items: number, endedAt = Date.now()): Promise<void> {
+    const u = (n: number) => BigInt(Math.max(0, Math.round(n)));
+    const op = this.kv.atomic()
+      .sum(K.run(kind, "count"), u(1))
+      .sum(K.run(kind, "ms"), u(ms))
+      .sum(K.run(kind, "items"), u(items))
+      .max(K.run(kind, "last"), u(endedAt));
+    await mustCommit(op, `${kind} run counters`);
+  }
+
+  async runStats(kind: RunKind): Promise<RunStats> {
+    const fields = ["count", "ms", "items", "last"] as const;
+    const e = await this.kv.getMany<Deno.KvU64[]>(fields.map((f) => K.run(kind, f)));
+    const n = (i: number) => Number(e[i].value?.value ?? 0n);
+    return { count: n(0), ms: n(1), items: n(2), lastAt: n(3) };
   }
 
   async *listAudit(sinceMs: number): AsyncGenerator<AuditEvent> {

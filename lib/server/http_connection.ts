@@ -16,6 +16,7 @@ import { HeadParser, type RequestHead } from "../http1/mod.ts";
 import { type QuickAnswer, readHead } from "./read_head.ts";
 import type { Clock, HttpApp, HttpLimits } from "./server_options.ts";
 import { type Exchange, type RequestBody, sendError, serveRequest } from "./respond.ts";
+import { WIRE } from "./wire_counters.ts";
 
 const INITIAL_BUFFER = 8192;
 const BODY_READ = 65536;
@@ -52,6 +53,7 @@ export class HttpConnection {
     private limits: HttpLimits,
     private clock: Clock,
     private onGone: (c: HttpConnection) => void,
+    private counters: Uint32Array,
   ) {
     this.#exchange = {
       app: app.handle,
@@ -59,6 +61,7 @@ export class HttpConnection {
       date: () => clock.date,
       stopping: () => this.#stopping,
       openBody: (head) => this.#body(head),
+      observe: app.observe,
     };
   }
 
@@ -108,6 +111,7 @@ export class HttpConnection {
       }
     } catch (e) {
       if (e instanceof HttpError) {
+        this.counters[WIRE.badHeads]++;
         await sendError(this.#exchange, e);
       } else if (!this.#closed && !(e instanceof Deno.errors.ConnectionReset)) {
         // The peer went away or sent garbage mid-body: nothing left to answer.

@@ -10,6 +10,7 @@ import { httpDate } from "../http1/mod.ts";
 import { HttpConnection } from "./http_connection.ts";
 import { createQuickRoute } from "./quick_route.ts";
 import { BUSY_RESPONSE } from "./respond.ts";
+import { newWireCounters, WIRE } from "./wire_counters.ts";
 import {
   type Clock,
   DEFAULT_LIMITS,
@@ -25,7 +26,9 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
   const local = listener.addr as Deno.NetAddr;
   const addr = { hostname: local.hostname, port: local.port };
   const conns = new Set<HttpConnection>();
-  const quick = app.quick && createQuickRoute(app.quick);
+  // This thread is the counters' only writer here.
+  const counters = app.counters ?? newWireCounters();
+  const quick = app.quick && createQuickRoute({ ...app.quick, counters });
   const clock: Clock = {
     now: Date.now(),
     date: httpDate(Date.now()),
@@ -78,10 +81,11 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
         continue;
       }
       if (stopping || conns.size >= limits.maxConnections) {
+        if (!stopping) counters[WIRE.refused]++;
         refuse(conn, stopping);
         continue;
       }
-      const c = new HttpConnection(conn, app, quick, limits, clock, onGone);
+      const c = new HttpConnection(conn, app, quick, limits, clock, onGone, counters);
       conns.add(c);
       c.run();
     }

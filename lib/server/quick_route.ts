@@ -10,6 +10,7 @@ import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead } from "../http1/mod.ts";
 import type { QuickAnswer } from "./read_head.ts";
 import type { EntryLookup, IndexEntry } from "./index_entry.ts";
+import { newWireCounters, WIRE } from "./wire_counters.ts";
 
 /** Fields of a narinfo answer (before Content-Length), shared with the handler. */
 export const NARINFO_FIELDS: [string, string][] = [
@@ -26,6 +27,8 @@ export interface QuickRouteDeps {
   index: EntryLookup;
   cacheInfo: Uint8Array;
   onAccess?: (hashPart: string) => void;
+  /** Where answers are counted (wire_counters.ts); this thread must be their only writer. */
+  counters?: Uint32Array;
 }
 
 const enc = new TextEncoder();
@@ -36,6 +39,8 @@ const NARINFO_TARGET_LENGTH = 41; // "/" + 32 + ".narinfo"
 
 export function createQuickRoute(deps: QuickRouteDeps): QuickAnswer {
   const { index } = deps;
+  // Counted always (into scratch counters when none are given): no branch per answer.
+  const n = deps.counters ?? newWireCounters();
   // Heads carry the Date field, so they are rebuilt when its text changes (once a second).
   let date = "";
   let narinfoPrefix = "";
@@ -78,11 +83,19 @@ export function createQuickRoute(deps: QuickRouteDeps): QuickAnswer {
     ) {
       // A malformed hash part is just not found.
       const entry = index.peekAt(buf, from + 1);
-      if (!entry) return head ? missHead : missGet;
+      if (!entry) {
+        const miss = head ? missHead : missGet;
+        n[WIRE.narinfoMiss]++;
+        n[WIRE.narinfoBytes] += miss.length;
+        return miss;
+      }
       const { body } = entry;
+      n[WIRE.narinfoHit]++;
       if (head) {
         deps.onAccess?.(entry.hashPart);
-        return enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
+        const h = enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`);
+        n[WIRE.narinfoBytes] += h.length;
+        return h;
       }
       let res = hits.get(entry);
       if (!res) {
@@ -92,10 +105,14 @@ export function createQuickRoute(deps: QuickRouteDeps): QuickAnswer {
         res = concatBytes([enc.encode(`${narinfoPrefix}${body.length}\r\n\r\n`), body]);
         hits.set(entry, res);
       }
+      n[WIRE.narinfoBytes] += res.length;
       return res;
     }
     if (length === CACHE_INFO_PATH.length && bytesAt(buf, from, CACHE_INFO_PATH)) {
-      return head ? infoHead : infoGet;
+      const info = head ? infoHead : infoGet;
+      n[WIRE.cacheInfo]++;
+      n[WIRE.cacheInfoBytes] += info.length;
+      return info;
     }
     return undefined;
   };

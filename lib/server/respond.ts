@@ -11,6 +11,7 @@ import { concatBytes } from "../encoding/mod.ts";
 import { formatResponseHead, HttpError, type RequestHead } from "../http1/mod.ts";
 import { type AppHandler, type AppResponse, HeadRequest } from "./app.ts";
 import { FileBody } from "../blob/file_body.ts";
+import type { ResponseObserver } from "./server_options.ts";
 
 /** Where a response goes. `write` resolves when `bytes` may be reused. */
 export interface ResponseSink {
@@ -38,6 +39,8 @@ export interface Exchange {
   stopping(): boolean;
   /** A stream over the body of `head`, read from the connection as the app pulls. */
   openBody(head: RequestHead): RequestBody;
+  /** Told of every response, once it is written (or cut). */
+  observe?: ResponseObserver;
 }
 
 /**
@@ -70,7 +73,12 @@ export async function serveRequest(x: Exchange, head: RequestHead): Promise<bool
   const body = hasBody && takesBody ? x.openBody(head) : undefined;
   // An absolute-form target is the URL itself: it must parse as one.
   if (head.target[0] !== "/" && !URL.canParse(head.target)) {
-    await sendError(x, new HttpError(400, `malformed request: invalid URL ${head.target}`));
+    const bad = new Counted(x.sink);
+    await sendError(
+      { sink: bad, date: x.date },
+      new HttpError(400, `malformed request: invalid URL ${head.target}`),
+    );
+    x.observe?.(head.method, head.path, 400, bad.wrote);
     return false;
   }
   const req = new HeadRequest(head, body?.stream ?? null);
@@ -88,6 +96,7 @@ export async function serveRequest(x: Exchange, head: RequestHead): Promise<bool
   // Unread request bytes would be taken for the next request: close instead.
   const keep = head.keepAlive && !x.stopping() && !(hasBody && !body?.done());
   const out = new Counted(x.sink);
+  let status = res.status;
   try {
     return await respond(out, x.date(), res, head, keep) && keep;
   } catch (e) {
@@ -96,9 +105,12 @@ export async function serveRequest(x: Exchange, head: RequestHead): Promise<bool
       console.error(`arca: ${head.method} ${head.path}: response cut short: ${msg}`);
     } else {
       console.error(`arca: ${head.method} ${head.path}: response failed: ${msg}`);
-      await sendError(x, new HttpError(500, "internal error"));
+      status = 500;
+      await sendError({ sink: out, date: x.date }, new HttpError(500, "internal error"));
     }
     return false;
+  } finally {
+    x.observe?.(head.method, head.path, status, out.wrote);
   }
 }
 
@@ -138,7 +150,11 @@ class Counted implements ResponseSink {
     if (!this.sink.sendFile) return false;
     // Counted first: once the sink has started, a failure is a cut transfer.
     this.wrote += head.length;
-    if (await this.sink.sendFile(head, body)) return true;
+    if (await this.sink.sendFile(head, body)) {
+      // Handed over whole: the driver sends the files' bytes from here.
+      this.wrote += body.length;
+      return true;
+    }
     this.wrote -= head.length;
     return false;
   }

@@ -13,10 +13,25 @@ export interface QuickSource {
   onAccess?: (hashPart: string) => void;
 }
 
+/** Called after each response the app gave: its status and the bytes handed to the socket. */
+export type ResponseObserver = (
+  method: string,
+  path: string,
+  status: number,
+  bytes: number,
+) => void;
+
 export interface HttpApp {
   /** Answers from memory for plain GETs and HEADs; without it everything goes to `handle`. */
   quick?: QuickSource;
   handle: AppHandler;
+  /**
+   * Counters of the answers the driver gives without the app (wire_counters.ts),
+   * in shared memory (`newWireCounters`) so the epoll front's thread can write them.
+   */
+  counters?: Uint32Array<SharedArrayBuffer>;
+  /** Sees every response of `handle`, when it is complete (or cut). Must be cheap, never throw. */
+  observe?: ResponseObserver;
 }
 
 export interface HttpLimits {

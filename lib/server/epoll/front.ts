@@ -212,6 +212,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     limits,
     quick: quick !== undefined,
     cacheInfo: quick?.cacheInfo ?? new Uint8Array(),
+    counters: app.counters?.buffer,
   };
   worker.postMessage(init, [port2 as unknown as Transferable]);
 
@@ -249,6 +250,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       date: () => clock.date,
       stopping: () => stopping,
       openBody: () => r.openBody(),
+      observe: app.observe,
     }, head).then((keep) => {
       remotes.delete(id);
       if (!r.gone) post({ t: "end", id, keep });

@@ -24,6 +24,8 @@ export interface WorkerInit {
   /** Whether quick answers (narinfo, nix-cache-info) are the worker's to give. */
   quick: boolean;
   cacheInfo: Uint8Array;
+  /** The wire counters' memory (wire_counters.ts): the worker is their only writer. */
+  counters?: SharedArrayBuffer;
 }
 
 /**

@@ -42,6 +42,7 @@ import {
 import type { HttpLimits } from "../server_options.ts";
 import { type QuickAnswer, readHead } from "../read_head.ts";
 import { errorResponse } from "../respond.ts";
+import { WIRE } from "../wire_counters.ts";
 import type { FileRange, FromWorker } from "./protocol.ts";
 import type { Reactor } from "./reactor.ts";
 
@@ -51,6 +52,8 @@ export interface ConnHost {
   readonly limits: HttpLimits;
   readonly clock: { now: number; date: string };
   readonly quick: QuickAnswer | undefined;
+  /** The wire counters (wire_counters.ts); this thread is their only writer. */
+  readonly counters: Uint32Array;
   readonly stopping: boolean;
   /** Hands a request to the main thread; returns its id. */
   begin(conn: WireConnection, head: RequestHead): number;
@@ -521,6 +524,7 @@ export class WireConnection {
 
   /** Answers a request that cannot be served, then closes. */
   #fail(e: HttpError): void {
+    this.host.counters[WIRE.badHeads]++;
     this.#stopping = true;
     this.#write(errorResponse(e, this.host.clock.date));
     if (!this.#closed && this.#queue.length === 0) this.abort();

@@ -27,6 +27,7 @@ import {
 } from "../../io/libc.ts";
 import { createQuickRoute } from "../quick_route.ts";
 import { BUSY_RESPONSE } from "../respond.ts";
+import { newWireCounters, WIRE } from "../wire_counters.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
 import type { FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
 import { Reactor } from "./reactor.ts";
@@ -72,11 +73,13 @@ function run(init: WorkerInit): void {
   const reactor = new Reactor(c);
   const index = new IndexReplica();
   let accessed: string[] = [];
+  const counters = init.counters ? new Uint32Array(init.counters) : newWireCounters();
   const quick = init.quick
     ? createQuickRoute({
       index,
       cacheInfo: init.cacheInfo,
       onAccess: (h) => accessed.push(h),
+      counters,
     })
     : undefined;
   const conns = new Set<WireConnection>();
@@ -92,6 +95,7 @@ function run(init: WorkerInit): void {
     limits: init.limits,
     clock: { now: Date.now(), date: httpDate(Date.now()) },
     quick,
+    counters,
     get stopping() {
       return stopping;
     },
@@ -136,6 +140,7 @@ function run(init: WorkerInit): void {
           return;
         }
         if (conns.size >= init.limits.maxConnections) {
+          counters[WIRE.refused]++;
           c.sym.send(fd, BUSY_RESPONSE, BUSY_RESPONSE.length, MSG_NOSIGNAL);
           c.sym.close(fd);
           continue;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-export { createUploadHandler, type UploadOptions } from "./upload_handler.ts";
+export { createUploadHandler, type UploadOptions, type UploadOutcome } from "./upload_handler.ts";
 export { type UploadReadsOptions, withUploadReads } from "./upload_reads.ts";
 export { credentialOf, tokenMatches } from "./auth.ts";
 export { gcRootsRoute, parseRootPaths } from "./gcroots_route.ts";

@@ -25,7 +25,7 @@ import {
   putLog,
   putRealisation,
 } from "../../store/upload_files.ts";
-import { UploadRefused } from "../../store/upload_refused.ts";
+import { type RefusalKind, UploadRefused } from "../../store/upload_refused.ts";
 import { credentialOf, tokenMatches, unauthorized } from "./auth.ts";
 import { readBody } from "./read_body.ts";
 import type { AppRequest } from "../app.ts";
@@ -40,7 +40,29 @@ export interface UploadOptions {
   anonymous: boolean;
   /** Runs after a path is published (e.g. refresh the narinfo index); must not throw. */
   onPublish?: (storePath: string) => Promise<void>;
+  /** Told how each request ended (for /metrics); must be cheap and never throw. */
+  onOutcome?: (outcome: UploadOutcome) => void;
 }
+
+/**
+ * What became of one upload request: `accepted` with what was stored, or
+ * `refused` with why (a refusal kind, `unauthorized` for a missing or wrong
+ * token, `disabled` when no token is configured, `internal` for Arca's own
+ * failure).
+ */
+export type UploadOutcome =
+  | {
+    accepted:
+      | "nar"
+      | "narinfo"
+      | "exists"
+      | "listing"
+      | "log"
+      | "realisation"
+      | "gcroot"
+      | "ignored";
+  }
+  | { refused: RefusalKind | "unauthorized" | "disabled" | "internal" };
 
 const NARINFO_MAX = 1 << 20;
 const FILE_MAX = 256 << 20;
@@ -50,9 +72,11 @@ export function createUploadHandler(
   opts: UploadOptions,
 ): (req: AppRequest, path: string) => Promise<Response> {
   const { ctx } = opts;
+  const tell = opts.onOutcome ?? (() => {});
   return async (req, path) => {
     const what = `${req.method} ${path}`;
     if (opts.tokens.length === 0 && !opts.anonymous) {
+      tell({ refused: "disabled" });
       return textResponse(
         403,
         "uploads are disabled: no upload token is configured" +
@@ -61,11 +85,18 @@ export function createUploadHandler(
     }
     if (opts.tokens.length > 0) {
       const given = credentialOf(req);
-      if (given === undefined) return unauthorized("uploading needs a token (HTTP Basic password)");
-      if (!tokenMatches(given, opts.tokens)) return unauthorized("wrong upload token");
+      if (given === undefined || !tokenMatches(given, opts.tokens)) {
+        tell({ refused: "unauthorized" });
+        return unauthorized(
+          given === undefined
+            ? "uploading needs a token (HTTP Basic password)"
+            : "wrong upload token",
+        );
+      }
     }
     const length = Number(req.headers.get("content-length") ?? "0");
     if (length > ctx.maxBytes) {
+      tell({ refused: "too-large" });
       return refusalResponse(
         new UploadRefused(
           "too-large",
@@ -75,15 +106,23 @@ export function createUploadHandler(
       );
     }
     try {
-      if (path.startsWith("/gcroots/")) return await gcRootsRoute(ctx, req, path);
+      if (path.startsWith("/gcroots/")) {
+        const res = await gcRootsRoute(ctx, req, path);
+        tell(res.ok ? { accepted: "gcroot" } : { refused: "bad-request" });
+        return res;
+      }
       if (req.method !== "PUT") {
+        tell({ refused: "bad-request" });
         return new Response("method not allowed\n", {
           status: 405,
           headers: { allow: "GET, HEAD, PUT", "cache-control": "no-store" },
         });
       }
-      return await route(opts, req, path);
+      const [res, accepted] = await route(opts, req, path);
+      tell({ accepted });
+      return res;
     } catch (e) {
+      tell({ refused: e instanceof UploadRefused ? e.kind : "internal" });
       return refusalResponse(e, what);
     } finally {
       // Whatever was not read is dropped, so the connection can be reused or closed.
@@ -92,7 +131,13 @@ export function createUploadHandler(
   };
 }
 
-async function route(opts: UploadOptions, req: AppRequest, path: string): Promise<Response> {
+type Accepted = Extract<UploadOutcome, { accepted: string }>["accepted"];
+
+async function route(
+  opts: UploadOptions,
+  req: AppRequest,
+  path: string,
+): Promise<[Response, Accepted]> {
   const { ctx } = opts;
   const small = (max: number) => readBody(req, Math.min(max, ctx.maxBytes), path.slice(1));
   if (path.startsWith("/nar/")) {
@@ -102,17 +147,22 @@ async function route(opts: UploadOptions, req: AppRequest, path: string): Promis
       req.body ?? new ReadableStream({ start: (c) => c.close() }),
       req.headers.get("content-encoding"),
     );
-    return textResponse(200, `stored NAR ${stored.narSize} bytes, ${stored.storedBytes} new`);
+    return [
+      textResponse(200, `stored NAR ${stored.narSize} bytes, ${stored.storedBytes} new`),
+      "nar",
+    ];
   }
   if (path.length === 41 && path.endsWith(".narinfo") && isValidHashPart(path.slice(1, 33))) {
     const text = new TextDecoder().decode(await small(NARINFO_MAX));
     const r = await uploadNarinfo(ctx, path.slice(1, 33), text);
     if (r.status === "imported") await opts.onPublish?.(r.narinfo.storePath);
-    return textResponse(200, r.status === "imported" ? "published" : "already cached");
+    return r.status === "imported"
+      ? [textResponse(200, "published"), "narinfo"]
+      : [textResponse(200, "already cached"), "exists"];
   }
   if (path.length === 36 && path.endsWith(".ls") && isValidHashPart(path.slice(1, 33))) {
     await putListing(ctx, path.slice(1, 33), await small(FILE_MAX));
-    return textResponse(200, "stored listing");
+    return [textResponse(200, "stored listing"), "listing"];
   }
   if (path.startsWith("/log/")) {
     const drv = path.slice(5);
@@ -120,11 +170,11 @@ async function route(opts: UploadOptions, req: AppRequest, path: string): Promis
       throw new UploadRefused("bad-request", `${path}: not a derivation name (<hash>-<name>.drv)`);
     }
     await putLog(ctx, drv, await small(FILE_MAX));
-    return textResponse(200, "stored log");
+    return [textResponse(200, "stored log"), "log"];
   }
   if (path === "/nix-cache-info") {
     await small(64 << 10);
-    return textResponse(200, "ignored: Arca serves its own nix-cache-info");
+    return [textResponse(200, "ignored: Arca serves its own nix-cache-info"), "ignored"];
   }
   if (path.startsWith("/realisations/") || path.startsWith("/build-trace-v2/")) {
     const rel = decodePath(path);
@@ -132,7 +182,7 @@ async function route(opts: UploadOptions, req: AppRequest, path: string): Promis
       throw new UploadRefused("bad-request", `${path}: not a realisation name`);
     }
     await putRealisation(ctx, rel, await small(NARINFO_MAX));
-    return textResponse(200, "stored realisation");
+    return [textResponse(200, "stored realisation"), "realisation"];
   }
   throw new UploadRefused("not-found", `${path}: not something a binary cache stores`);
 }
