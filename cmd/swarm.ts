@@ -177,6 +177,7 @@ Options:
             anonymous: p.values["allow-anonymous-upload"] === true,
             signal: stop.signal,
             peerNar: (h, n) => swarm.openNar(h, n),
+            swarm: () => swarmFigures(swarm),
             withIndex: (index) => {
               remote = (h, n) => index.setRemote(h, n);
               for (const [h, n] of pendingRemote!) remote(h, n);
@@ -196,6 +197,22 @@ Options:
     });
   },
 };
+
+/** What the status page and /metrics show of the swarm. */
+function swarmFigures(swarm: Swarm) {
+  const peers = swarm.peerStatus();
+  const f = swarm.fetchStats;
+  return {
+    segments: swarm.segmentStats().map((g) => ({ name: g.name, paths: g.live })),
+    peers: peers.map((p) => ({ id: p.key.slice(0, 16), address: p.address, lastSeen: Date.now() })),
+    replication: {
+      pathsIn: peers.reduce((n, p) => n + p.recordsIn, 0),
+      pathsOut: peers.reduce((n, p) => n + p.recordsOut, 0),
+      bytesIn: (f?.fetchedBytes ?? 0),
+      bytesOut: peers.reduce((n, p) => n + p.servedBytes, 0),
+    },
+  };
+}
 
 function bindHost(bind: string): string {
   const b = parseBind(bind)!;

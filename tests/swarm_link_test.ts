@@ -197,7 +197,10 @@ Deno.test("three nodes on loopback: one link per pair, peers found through peers
             .every((e) => n.served.has(localPathOf(e).hashPart))
         ),
     );
-    assert.match(c.served.get(localPathOf(e1).hashPart)!, /^URL: nar\/[0-9a-z]{52}\.nar$/m);
+    assert.match(
+      c.served.get(localPathOf(e1).hashPart)!,
+      /^URL: peer\/[0-9a-z]{32}\/[0-9a-z]{52}\.nar$/m,
+    );
     // gc on A: its path disappears from B and C.
     a.local.remove(localPathOf(e1).hashPart);
     await a.swarm.refreshLocal();

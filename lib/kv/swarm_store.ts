@@ -24,6 +24,7 @@ export interface SwarmStatusRecord {
     bytesIn: number;
     bytesOut: number;
     recordsIn: number;
+    recordsOut: number;
     rejected: number;
     fetchedBytes: number;
     servedBytes: number;

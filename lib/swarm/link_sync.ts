@@ -44,6 +44,8 @@ export interface LinkSyncOptions {
   onReceived?: (o: ReceiveOutcome) => void;
   /** A round finished (tests and benchmarks wait for quiet). */
   onRoundDone?: (segment: string, result: string) => void;
+  /** States sent to this peer. */
+  onSent?: (n: number) => void;
 }
 
 interface Inbox {
@@ -382,6 +384,7 @@ export class LinkSync {
 
   /** Sends states in messages of at most 256 states and `RECORD_BATCH_BYTES`. */
   async #sendBatches(s: SharedSegment, round: number, states: Uint8Array[]): Promise<void> {
+    if (states.length) this.opts.onSent?.(states.length);
     let part: Uint8Array[] = [];
     let bytes = 0;
     for (const st of states) {

@@ -84,6 +84,7 @@ export interface Peer {
   syncPort: number;
   shared: { index: number; segment: SegmentRuntime }[];
   recordsIn: number;
+  recordsOut: number;
   rejected: number;
   /** Stored NAR bytes this peer sent us and we sent it. */
   fetched: number;
@@ -427,6 +428,7 @@ export class PeerManager {
       syncPort: hello.syncPort,
       shared,
       recordsIn: 0,
+      recordsOut: 0,
       rejected: 0,
       fetched: 0,
       served: 0,
@@ -451,6 +453,7 @@ export class PeerManager {
           peer.rejected += Object.values(o.rejected).reduce((a, b) => a + (b ?? 0), 0);
         },
         onRoundDone: (seg, result) => this.opts.onRoundDone?.(peer, seg, result),
+        onSent: (n) => peer.recordsOut += n,
       },
     );
     this.peers.set(keyHex, peer);
@@ -574,6 +577,7 @@ export class PeerManager {
       bytesIn: p.link.bytesIn,
       bytesOut: p.link.bytesOut,
       recordsIn: p.recordsIn,
+      recordsOut: p.recordsOut,
       rejected: p.rejected,
       fetchedBytes: p.fetched,
       servedBytes: p.served,

@@ -57,6 +57,7 @@ export interface PeerStatus {
   bytesIn: number;
   bytesOut: number;
   recordsIn: number;
+  recordsOut: number;
   rejected: number;
   /** Stored NAR bytes fetched from this peer, and served to it. */
   fetchedBytes: number;
