@@ -237,6 +237,8 @@ class Transfer {
   #localCount = 0;
   #peersUsed = new Set<string>();
   #saving = true;
+  /** Who gave the chunk list (blamed if the chunks do not make the NarHash). */
+  #listedBy: Source | undefined;
 
   constructor(
     private f: PeerFetcher,
@@ -307,6 +309,7 @@ class Transfer {
   /** The chunk list from the first holder that gives one that adds up. */
   async #manifest(): Promise<ManifestChunk[] | undefined> {
     for (const s of this.#sources) {
+      this.#listedBy = s;
       try {
         const chunks: ManifestChunk[] = [];
         let total = Infinity;
@@ -419,9 +422,12 @@ class Transfer {
         plain = method ? decompressChunk(m.data, method) : undefined;
       } catch { /* a bad chunk, as below */ }
       if (!plain || !this.#verify(i, plain)) {
-        s.dropped = true;
         this.f.stats.badChunks++;
-        this.f.opts.penalize(s.peer, `sent a bad chunk ${i} of ${this.entry.storePath}`);
+        // One strike per transfer: its other answers in flight are as bad.
+        if (!s.dropped) {
+          this.f.opts.penalize(s.peer, `sent a bad chunk ${i} of ${this.entry.storePath}`);
+        }
+        s.dropped = true;
         return this.#ask(i);
       }
       s.peer.fetched += m.data.length;
@@ -491,6 +497,12 @@ class Transfer {
   #finish(): void {
     const d = new Uint8Array(this.#narHasher.digest());
     if (compareBytes(d, this.entry.narHash) !== 0) {
+      if (this.#listedBy) {
+        this.f.opts.penalize(
+          this.#listedBy.peer,
+          `listed chunks of another NAR for ${this.entry.storePath}`,
+        );
+      }
       this.#fail(
         new FetchError(
           `the chunks make a NAR with hash ${encodeNix32(d)}, not the signed ${

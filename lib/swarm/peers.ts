@@ -478,7 +478,11 @@ export class PeerManager {
     this.opts.onUnlink?.(p);
     // Let the next dial round try it again soon.
     for (const c of this.#candidates.values()) {
-      if (c.key && compareBytes(c.key, p.key) === 0) c.nextTry = Date.now() + 1_000;
+      const k = c.key ?? c.learned;
+      if (k && compareBytes(k, p.key) === 0) {
+        c.failures = 0;
+        c.nextTry = Date.now() + 1_000;
+      }
     }
   }
 
