@@ -208,7 +208,7 @@ function swarmFigures(swarm: Swarm) {
     replication: {
       pathsIn: peers.reduce((n, p) => n + p.recordsIn, 0),
       pathsOut: peers.reduce((n, p) => n + p.recordsOut, 0),
-      bytesIn: (f?.fetchedBytes ?? 0),
+      bytesIn: f?.fetchedBytes ?? 0,
       bytesOut: peers.reduce((n, p) => n + p.servedBytes, 0),
     },
   };

@@ -25,9 +25,11 @@ export async function makeNode(
 ): Promise<SwarmNode> {
   await Deno.mkdir(`${dir}/home`, { recursive: true });
   const config = `${dir}/config.toml`;
+  // The substituter listens on the namespace's loopback unless `lines` say otherwise.
+  const bind = lines.some((l) => l.startsWith("bind =")) ? [] : [`bind = "127.0.0.1:5555"`];
   await Deno.writeTextFile(
     config,
-    [`cache_dir = "${dir}/cache"`, `bind = "127.0.0.1:5555"`, ...lines, ""].join("\n"),
+    [`cache_dir = "${dir}/cache"`, ...bind, ...lines, ""].join("\n"),
   );
   return {
     host,

@@ -655,3 +655,22 @@ Deno.test("noise: key pairs agree with RFC 7748's X25519 test vector", () => {
   assert.notDeepEqual(fresh[0].privateKey, fresh[1].privateKey);
   assert.deepEqual(keyPairFromPrivate(fresh[0].privateKey), fresh[0]);
 });
+
+Deno.test("noise: encryptInto over parts is encrypt of their concatenation", () => {
+  const key = new Uint8Array(32).fill(9);
+  const a = new CipherState(key), b = new CipherState(key), rx = new CipherState(key);
+  const msg = new Uint8Array(70_000).map((_, i) => i * 31).subarray(0, 65_000);
+  const ad = new Uint8Array([1]);
+  for (const cut of [0, 1, 40_000, 64_999]) {
+    const want = a.encrypt(msg, ad);
+    const out = new Uint8Array(want.length + 5);
+    const n = b.encryptInto([msg.subarray(0, cut), msg.subarray(cut)], ad, out, 5);
+    assert.equal(n, want.length);
+    assert.deepEqual(out.subarray(5), want);
+    assert.deepEqual(rx.decrypt(out.subarray(5), ad), msg);
+  }
+  assert.throws(
+    () => b.encryptInto([new Uint8Array(65_520)], ad, new Uint8Array(70_000), 0),
+    /too large/,
+  );
+});

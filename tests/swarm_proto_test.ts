@@ -19,7 +19,7 @@ import {
 } from "../lib/swarm/proto/entry.ts";
 import { announceTopic, decodeAnnounce, encodeAnnounce } from "../lib/swarm/proto/announce.ts";
 import { decodeMessage, encodeMessage, type Message } from "../lib/swarm/proto/messages.ts";
-import { FRAME_PAYLOAD, framePlaintexts, Reassembler } from "../lib/swarm/proto/frames.ts";
+import { FRAME_PAYLOAD, frameSizes, Reassembler } from "../lib/swarm/proto/frames.ts";
 import { deriveTopic, topicKeyFromString } from "../lib/swarm/proto/topic.ts";
 import { WireError } from "../lib/swarm/proto/bytes.ts";
 import { UNIVERSAL_TOPIC_KEY } from "../lib/config/segments.ts";
@@ -290,24 +290,29 @@ Deno.test("messages: every type round-trips; bounds hold before allocation", () 
 
 Deno.test("frames: messages split at the frame size and come back whole, bounded", () => {
   for (
-    const n of [0, 1, FRAME_PAYLOAD - 1, FRAME_PAYLOAD, FRAME_PAYLOAD + 1, 3 * FRAME_PAYLOAD + 5]
+    const n of [1, FRAME_PAYLOAD - 1, FRAME_PAYLOAD, FRAME_PAYLOAD + 1, 3 * FRAME_PAYLOAD + 5]
   ) {
     const msg = new Uint8Array(n).map((_, i) => i * 7);
-    const frames = [...framePlaintexts(msg)];
-    assert.ok(frames.every((f) => f.length <= FRAME_PAYLOAD + 1));
+    const sizes = frameSizes(n);
+    assert.ok(sizes.every((s) => s > 0 && s <= FRAME_PAYLOAD));
+    assert.equal(sizes.reduce((a, b) => a + b, 0), n);
     const r = new Reassembler(1 << 20);
-    let out: Uint8Array | undefined;
-    frames.forEach((f, i) => {
-      out = r.push(f);
-      if (i < frames.length - 1) assert.equal(out, undefined);
+    let out: Uint8Array | undefined, at = 0;
+    sizes.forEach((s, i) => {
+      out = r.push(msg.slice(at, at + s), i < sizes.length - 1 ? 1 : 0);
+      at += s;
+      if (i < sizes.length - 1) assert.equal(out, undefined);
     });
     assert.deepEqual(out, msg, `size ${n}`);
   }
   const r = new Reassembler(100_000);
-  const big = [...framePlaintexts(new Uint8Array(200_000))];
-  assert.throws(() => big.forEach((f) => r.push(f)), /over 100000/);
-  assert.throws(() => new Reassembler(10).push(new Uint8Array([1, 0])), /short frame/);
-  assert.throws(() => new Reassembler(10).push(new Uint8Array([2])), /flag/);
+  const full = new Uint8Array(FRAME_PAYLOAD);
+  assert.throws(() => {
+    r.push(full, 1);
+    r.push(full, 1);
+  }, /over 100000/);
+  assert.throws(() => new Reassembler(10).push(new Uint8Array([1]), 1), /short frame/);
+  assert.throws(() => new Reassembler(10).push(new Uint8Array([1]), 2), /flag/);
 });
 
 Deno.test("node keys of holders: an entry keeps at most MAX_HOLDERS, the smallest keys", () => {

@@ -19,7 +19,8 @@ import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
-import { closeIngest, ingestChunks } from "./ingest_chunks.ts";
+import { closeIngest, ingestChunks, type IngestResult } from "./ingest_chunks.ts";
+import { type FetchedChunk, ingestFetched } from "./ingest_fetched.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
 import { extentParts, narExtents, packEnds } from "./nar_extents.ts";
@@ -100,23 +101,48 @@ export class KvStore implements Store {
     return findStoredNar(this.meta, narHash);
   }
 
-  async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
+  storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
+    return this.#leased(async () =>
+      await this.#finishStore(
+        await ingestChunks(nar, { layout: this.layout, meta: this.meta, packs: this.packs }, opts),
+        opts,
+      )
+    );
+  }
+
+  /**
+   * Stores a NAR that arrives already cut into chunks (from swarm peers): a
+   * chunk's stored bytes are kept as they came when they are in this
+   * cache's compression, so nothing is cut or compressed again.
+   */
+  storeChunks(
+    chunks: AsyncIterable<FetchedChunk>,
+    opts: StoreNarOptions & { narHash?: Uint8Array },
+  ): Promise<StoredNar> {
+    return this.#leased(async () =>
+      await this.#finishStore(
+        await ingestFetched(
+          chunks,
+          { layout: this.layout, meta: this.meta, packs: this.packs },
+          opts,
+        ),
+        opts,
+      )
+    );
+  }
+
+  async #leased<T>(f: () => Promise<T>): Promise<T> {
     // While the lease is held gc deletes no file: the chunks this NAR reuses
     // or writes stay put until its records are committed.
     const lease = await this.meta.takeLease();
     try {
-      return await this.#storeNar(nar, opts);
+      return await f();
     } finally {
       await this.meta.dropLease(lease).catch(() => {});
     }
   }
 
-  async #storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
-    const res = await ingestChunks(
-      nar,
-      { layout: this.layout, meta: this.meta, packs: this.packs },
-      opts,
-    );
+  async #finishStore(res: IngestResult, opts: StoreNarOptions): Promise<StoredNar> {
     const narHash = { algo: "sha256" as const, digest: res.narHash };
     if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const packSize = res.pack.size;

@@ -14,6 +14,7 @@ import { decodeManifest, type Manifest } from "./manifest.ts";
 import type { KvStore } from "./kv_store.ts";
 import { MissingReferencesError } from "./store.ts";
 import { DEFAULT_LEVELS } from "../compress/mod.ts";
+import type { FetchedChunk } from "./ingest_fetched.ts";
 
 /** Chunk methods on the wire, in `chunk` messages. */
 export const CHUNK_METHODS: Compression[] = ["none", "zstd", "xz"];
@@ -29,8 +30,23 @@ export interface SwarmStoredChunks {
   chunks: { id: Uint8Array; ulen: number }[];
 }
 
+async function* asFetched(
+  chunks: AsyncIterable<
+    { id: Uint8Array; plain: Uint8Array; stored?: { method: number; data: Uint8Array } }
+  >,
+): AsyncIterable<FetchedChunk> {
+  for await (const c of chunks) {
+    const method = c.stored && CHUNK_METHODS[c.stored.method];
+    yield {
+      id: c.id,
+      plain: c.plain,
+      stored: method ? { method, data: c.stored!.data } : undefined,
+    };
+  }
+}
+
 export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
-  const cache = new Map<string, { m: Manifest; narSize: number }>();
+  const cache = new Map<string, { m: Manifest; narSize: number; chunks: SwarmStoredChunks }>();
   const manifestOf = async (narHash: Uint8Array) => {
     const h32 = encodeNix32(narHash);
     const hit = cache.get(h32);
@@ -44,14 +60,24 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
     } catch {
       return undefined;
     }
-    const out = { m, narSize: rec.narSize };
+    const out = {
+      m,
+      narSize: rec.narSize,
+      chunks: {
+        narSize: rec.narSize,
+        method: CHUNK_METHODS.indexOf(m.compression),
+        chunks: m.chunks.map((c) => ({ id: c.id, ulen: c.ulen })),
+      },
+    };
     cache.set(h32, out);
     if (cache.size > 64) cache.delete(cache.keys().next().value!);
     return out;
   };
-  const read = async (loc: { pack: string; offset: number; clen: number; crc: number }) => {
+  // Synchronous reads, as the HTTP path's: from the page cache that is a copy, and an
+  // async read costs a thread hand-off per chunk.
+  const read = (loc: { pack: string; offset: number; clen: number; crc: number }) => {
     try {
-      const b = await store.packs.read(loc.pack, loc.offset, loc.clen);
+      const b = store.packs.readIntoSync(loc.pack, loc.offset, new Uint8Array(loc.clen));
       return b.length === loc.clen && crc32(b) === loc.crc ? b : undefined;
     } catch {
       return undefined;
@@ -59,24 +85,19 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
   };
   return {
     async manifest(narHash: Uint8Array): Promise<SwarmStoredChunks | undefined> {
-      const got = await manifestOf(narHash);
-      if (!got) return undefined;
-      return {
-        narSize: got.narSize,
-        method: CHUNK_METHODS.indexOf(got.m.compression),
-        chunks: got.m.chunks.map((c) => ({ id: c.id, ulen: c.ulen })),
-      };
+      // Made once per NAR: chunk servers ask for it on every request.
+      return (await manifestOf(narHash))?.chunks;
     },
     async chunk(narHash: Uint8Array, index: number): Promise<Uint8Array | undefined> {
       const c = (await manifestOf(narHash))?.m.chunks[index];
-      return c && await read(c);
+      return c && read(c);
     },
     async has(ids: Uint8Array[]): Promise<boolean[]> {
       return (await store.meta.lookupChunks(opts.compression, ids)).map((l) => l !== undefined);
     },
     async localChunk(id: Uint8Array): Promise<Uint8Array | undefined> {
       const [loc] = await store.meta.lookupChunks(opts.compression, [id]);
-      const b = loc && await read(loc);
+      const b = loc && read(loc);
       return b && decompressChunk(b, opts.compression);
     },
     async save(
@@ -91,10 +112,15 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
         segments: string[];
         detail: Record<string, unknown>;
       },
-      nar: ReadableStream<Uint8Array>,
+      chunks: AsyncIterable<
+        { id: Uint8Array; plain: Uint8Array; stored?: { method: number; data: Uint8Array } }
+      >,
     ): Promise<"published" | "stored"> {
       const narHash = { algo: "sha256" as const, digest: path.narHash };
-      const stored = await store.storeNar(nar, {
+      // The chunks come from a transfer that checked each against its id and the whole
+      // against the NarHash before passing the last one on.
+      const stored = await store.storeChunks(asFetched(chunks), {
+        narHash: path.narHash,
         compression: opts.compression,
         level: opts.compression === "zstd" ? opts.level : DEFAULT_LEVELS[opts.compression],
         expect: { narHash, narSize: path.narSize, what: path.storePath, source: "its peers said" },

@@ -15,14 +15,14 @@
  */
 import { WireError } from "./proto/bytes.ts";
 import { compareBytes } from "./proto/entry.ts";
-import { MAX_MANIFEST_CHUNKS, type Message } from "./proto/messages.ts";
+import { chunkMessage, MAX_MANIFEST_CHUNKS, type Message } from "./proto/messages.ts";
 import type { NarChunks } from "./ports.ts";
 import type { Replica } from "./replica.ts";
 
 type Request = Extract<Message, { t: "nar_req" | "chunk_req" }>;
 
 export interface ServingLink {
-  send(m: Message): Promise<void>;
+  send(m: Message | readonly Uint8Array[]): Promise<void>;
   readonly closed: boolean;
   /** The segments the link shares, by their index on it. */
   replicas: { index: number; replica: Replica }[];
@@ -66,7 +66,7 @@ export class ChunkServer {
     }
   }
 
-  async #answer(link: ServingLink, m: Request): Promise<Message> {
+  async #answer(link: ServingLink, m: Request): Promise<Message | Uint8Array[]> {
     const replica = link.replicas.find((x) => x.index === m.seg)!.replica;
     const narHash = replica.held.has(m.key) ? await this.#narHashOf(replica, m.key) : undefined;
     if (!narHash) return { t: "nar_err", req: m.req, error: "not found" };
@@ -90,7 +90,7 @@ export class ChunkServer {
     const data = await this.nars.chunk(narHash, m.index);
     if (!data) return { t: "nar_err", req: m.req, error: "damaged" };
     link.served += data.length;
-    return { t: "chunk", req: m.req, method: manifest.method, data };
+    return chunkMessage(m.req, manifest.method, data);
   }
 
   async #narHashOf(replica: Replica, key: string): Promise<Uint8Array | undefined> {

@@ -1,11 +1,11 @@
 /**
- * Length-prefixed frames on a TCP connection (`[length u16][bytes]`, the
- * framing Noise recommends), read with one reused buffer.
+ * Frames on a TCP connection (`[length u16][flag u8][bytes]`, see
+ * `proto/frames.ts`), read with one reused buffer.
  *
  * @module
  */
 import { WireError } from "./proto/bytes.ts";
-import { MAX_FRAME } from "./proto/frames.ts";
+import { FRAME_HEADER, MAX_FRAME } from "./proto/frames.ts";
 
 /** What frames are read from: a `Deno.Conn`, or anything that reads like one. */
 export interface ByteSource {
@@ -16,54 +16,64 @@ export interface ByteSink {
   write(p: Uint8Array): Promise<number>;
 }
 
+export interface Frame {
+  flag: number;
+  /** A view valid until the next call. */
+  body: Uint8Array;
+}
+
 export class FrameReader {
-  #buf = new Uint8Array(2 * (MAX_FRAME + 2));
+  #buf = new Uint8Array(4 * (MAX_FRAME + FRAME_HEADER));
   #start = 0;
   #end = 0;
 
-  constructor(private conn: ByteSource, private onBytes?: (n: number) => void) {}
+  constructor(private conn: ByteSource) {}
 
-  /** The next frame (a view valid until the next call), or undefined at a clean end. */
-  async next(): Promise<Uint8Array | undefined> {
-    if (!(await this.#fill(2))) return undefined;
+  /** The next frame, or undefined at a clean end. */
+  async next(): Promise<Frame | undefined> {
+    if (!(await this.#fill(FRAME_HEADER))) return undefined;
     const n = (this.#buf[this.#start] << 8) | this.#buf[this.#start + 1];
+    const flag = this.#buf[this.#start + 2];
     if (n === 0) throw new WireError("empty frame");
-    if (!(await this.#fill(2 + n))) throw new WireError("connection ended inside a frame");
-    const f = this.#buf.subarray(this.#start + 2, this.#start + 2 + n);
-    this.#start += 2 + n;
-    return f;
+    if (!(await this.#fill(FRAME_HEADER + n))) {
+      throw new WireError("connection ended inside a frame");
+    }
+    const body = this.#buf.subarray(this.#start + FRAME_HEADER, this.#start + FRAME_HEADER + n);
+    this.#start += FRAME_HEADER + n;
+    return { flag, body };
   }
 
   /** Waits until `n` bytes are buffered; false when the connection ended before any of them. */
   async #fill(n: number): Promise<boolean> {
     if (this.#end - this.#start >= n) return true;
-    if (this.#start > 0) {
+    // Move what is left to the front only when the rest would not fit behind it.
+    if (this.#start > 0 && this.#start + n > this.#buf.length) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
     }
-    while (this.#end < n) {
+    while (this.#end - this.#start < n) {
       const got = await this.conn.read(this.#buf.subarray(this.#end));
       if (got === null) {
-        if (this.#end === 0) return false;
+        if (this.#end === this.#start) return false;
         throw new WireError("connection ended inside a frame");
       }
       this.#end += got;
-      this.onBytes?.(got);
     }
     return true;
   }
 }
 
-/** `[length u16]` + `body`, in one buffer. */
-export function frame(body: Uint8Array): Uint8Array {
+/** One frame of `body` with `flag`, header included. */
+export function frame(body: Uint8Array, flag = 0): Uint8Array {
   if (body.length === 0 || body.length > MAX_FRAME) {
     throw new RangeError(`frame of ${body.length} bytes`);
   }
-  const out = new Uint8Array(body.length + 2);
+  const out = new Uint8Array(body.length + FRAME_HEADER);
   out[0] = body.length >> 8;
   out[1] = body.length & 0xff;
-  out.set(body, 2);
+  out[2] = flag;
+  out.set(body, FRAME_HEADER);
   return out;
 }
 

@@ -77,7 +77,7 @@ async function withTimeout<T>(conn: Conn, ms: number, f: () => Promise<T>): Prom
 }
 
 async function readFrame(reader: FrameReader, what: string): Promise<Uint8Array> {
-  let f: Uint8Array | undefined;
+  let f: { flag: number; body: Uint8Array } | undefined;
   try {
     f = await reader.next();
   } catch (e) {
@@ -85,7 +85,8 @@ async function readFrame(reader: FrameReader, what: string): Promise<Uint8Array>
     throw new HandshakeError("closed", `connection failed while waiting for ${what}`);
   }
   if (!f) throw new HandshakeError("closed", `connection closed before ${what}`);
-  return f.slice();
+  if (f.flag !== 0) throw new HandshakeError("bad message", `${what} is not a handshake frame`);
+  return f.body.slice();
 }
 
 function noise<T>(what: string, reason: HandshakeFailure, f: () => T): T {

@@ -11,8 +11,8 @@
  */
 import type { CipherState } from "./noise/mod.ts";
 import { NoiseError } from "./noise/mod.ts";
-import { frame, type FrameReader, writeAll } from "./frame_io.ts";
-import { framePlaintexts, Reassembler } from "./proto/frames.ts";
+import { type FrameReader, writeAll } from "./frame_io.ts";
+import { FLAG_AD, FRAME_HEADER, frameSizes, Reassembler } from "./proto/frames.ts";
 import { WireError } from "./proto/bytes.ts";
 import { encodeMessage, MAX_MESSAGE_BYTES, type Message } from "./proto/messages.ts";
 import type { Conn } from "./handshake.ts";
@@ -65,21 +65,22 @@ export class Link {
     return this.#done;
   }
 
-  /** Sends one message; resolves once it is written (or rejects when the link closed). */
-  async send(m: Message | Uint8Array): Promise<void> {
-    const bytes = m instanceof Uint8Array ? m : encodeMessage(m);
+  /**
+   * Sends one message (or one message given in parts, sent as if joined);
+   * resolves once it is written, rejects when the link closed.
+   */
+  async send(m: Message | Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const parts = m instanceof Uint8Array
+      ? [m]
+      : Array.isArray(m)
+      ? m
+      : [encodeMessage(m as Message)];
     while (this.#queued > MAX_QUEUED && !this.#closed) {
       await new Promise<void>((r) => this.#waiters.push(r));
     }
     if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
-    const frames: Uint8Array[] = [];
-    let size = 0;
-    for (const plain of framePlaintexts(bytes)) {
-      const f = frame(this.sendCipher.encrypt(plain));
-      frames.push(f);
-      size += f.length;
-    }
-    const out = frames.length === 1 ? frames[0] : concat(frames, size);
+    const out = this.#seal(parts);
+    const size = out.length;
     this.#queued += size;
     const write = this.#tail.then(async () => {
       if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
@@ -101,21 +102,54 @@ export class Link {
     }
   }
 
+  /** The frames of a message, encrypted into one buffer (no copy of the plaintext first). */
+  #seal(parts: readonly Uint8Array[]): Uint8Array {
+    let total = 0;
+    for (const p of parts) total += p.length;
+    if (total > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${total} bytes`);
+    const sizes = frameSizes(total);
+    const out = new Uint8Array(total + sizes.length * (FRAME_HEADER + 16));
+    let o = 0, part = 0, inPart = 0;
+    for (const [k, n] of sizes.entries()) {
+      const more = k < sizes.length - 1 ? 1 : 0;
+      // This frame's plaintext as views of the parts it spans.
+      const views: Uint8Array[] = [];
+      let need = n;
+      while (need > 0) {
+        const p = parts[part];
+        const take = Math.min(need, p.length - inPart);
+        views.push(p.subarray(inPart, inPart + take));
+        need -= take;
+        inPart += take;
+        if (inPart === p.length) {
+          part++;
+          inPart = 0;
+        }
+      }
+      out[o] = (n + 16) >> 8;
+      out[o + 1] = (n + 16) & 0xff;
+      out[o + 2] = more;
+      o += FRAME_HEADER + this.sendCipher.encryptInto(views, FLAG_AD[more], out, o + FRAME_HEADER);
+    }
+    return out;
+  }
+
   /** Reads the next whole message (for the hello exchange); undefined when the peer closed. */
   async receive(): Promise<Uint8Array | undefined> {
     for (;;) {
       const f = await this.reader.next();
       if (!f) return undefined;
-      this.bytesIn += f.length + 2;
+      this.bytesIn += f.body.length + FRAME_HEADER;
       this.#lastIn = Date.now();
+      if (f.flag > 1) throw new WireError("frame has a bad flag");
       let plain: Uint8Array;
       try {
-        plain = this.receiveCipher.decrypt(f);
+        plain = this.receiveCipher.decrypt(f.body, FLAG_AD[f.flag]);
       } catch (e) {
         if (e instanceof NoiseError) throw new WireError(`a frame does not decrypt`);
         throw e;
       }
-      const msg = this.#reassembler.push(plain);
+      const msg = this.#reassembler.push(plain, f.flag);
       if (msg) return msg;
     }
   }
@@ -165,14 +199,4 @@ export class Link {
     for (const r of w) r();
     this.#resolveDone();
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

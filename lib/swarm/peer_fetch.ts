@@ -37,10 +37,10 @@ import type { Replica } from "./replica.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 48;
-const WINDOW_BYTES = 12 * 1024 * 1024;
+const WINDOW = 96;
+const WINDOW_BYTES = 16 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
-const PER_PEER = 16;
+const PER_PEER = 32;
 const MANIFEST_TIMEOUT_MS = 10_000;
 const CHUNK_TIMEOUT_MS = 20_000;
 /** FastCDC's largest chunk: a manifest listing bigger ones is not Arca's. */
@@ -84,6 +84,12 @@ type Pending = {
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 };
+
+/** A verified chunk: its plain bytes, and its bytes as a peer sent them (for the store). */
+interface Ready {
+  plain: Uint8Array;
+  stored?: { method: number; data: Uint8Array };
+}
 
 class FetchError extends Error {
   override name = "FetchError";
@@ -195,8 +201,22 @@ class Cursor {
   constructor(readonly t: Transfer) {}
 
   /** The next chunk's plain bytes, or null at the end. Rejects when the transfer failed. */
-  next(): Promise<Uint8Array | null> {
-    return this.t.read(this);
+  async next(): Promise<Uint8Array | null> {
+    return (await this.t.read(this))?.plain ?? null;
+  }
+
+  /** The rest, chunk by chunk, with the bytes each came in. */
+  async *chunks(ids: (i: number) => Uint8Array): AsyncIterable<Ready & { id: Uint8Array }> {
+    try {
+      for (;;) {
+        const i = this.at;
+        const r = await this.t.read(this);
+        if (!r) return;
+        yield { ...r, id: ids(i) };
+      }
+    } finally {
+      this.t.leave(this);
+    }
   }
 
   /** The rest as a byte stream, starting with `first` when one was read already. */
@@ -220,8 +240,8 @@ class Transfer {
   #chunks: ManifestChunk[] = [];
   #local: boolean[] = [];
   #sources: Source[] = [];
-  /** Verified plain bytes by index, until every reader passed them. */
-  #ready = new Map<number, Uint8Array>();
+  /** Verified chunks by index, until every reader passed them. */
+  #ready = new Map<number, Ready>();
   #readyBytes = 0;
   #next = 0;
   /** Chunks waiting for a peer with room for one more request. */
@@ -372,7 +392,7 @@ class Transfer {
         if (b && this.#verify(i, b)) {
           this.#localCount++;
           this.f.stats.localChunks++;
-          this.#put(i, b);
+          this.#put(i, { plain: b });
         } else {
           this.#local[i] = false; // gone or damaged since: ask a peer
           if (!this.#sources.length) this.#sources = this.#findSources();
@@ -435,7 +455,7 @@ class Transfer {
       this.f.stats.fetchedBytes += m.data.length;
       this.f.stats.peerChunks++;
       this.#peersUsed.add(s.peer.name);
-      this.#put(i, plain);
+      this.#put(i, { plain, stored: { method: m.method, data: m.data } });
     }, (e) => {
       s.outstanding--;
       this.#unqueue();
@@ -458,17 +478,17 @@ class Transfer {
     return compareBytes(new Uint8Array(d.buffer, d.byteOffset, 32), c.id) === 0;
   }
 
-  #put(i: number, plain: Uint8Array): void {
+  #put(i: number, r: Ready): void {
     if (this.#failed) return;
-    this.#ready.set(i, plain);
-    this.#readyBytes += plain.length;
+    this.#ready.set(i, r);
+    this.#readyBytes += r.plain.length + (r.stored?.data.length ?? 0);
     const w = this.#wake;
     this.#wake = [];
     for (const r of w) r();
   }
 
   /** The next chunk for `c`, in order; the last one only after the NarHash matched. */
-  async read(c: Cursor): Promise<Uint8Array | null> {
+  async read(c: Cursor): Promise<Ready | null> {
     for (;;) {
       if (this.#failed) throw this.#failed;
       if (c.at >= this.#chunks.length) {
@@ -479,7 +499,7 @@ class Transfer {
       if (b) {
         // Hash in order as the first reader gets there.
         while (this.#hashedUpTo <= c.at && this.#ready.has(this.#hashedUpTo)) {
-          this.#narHasher.update(this.#ready.get(this.#hashedUpTo)!);
+          this.#narHasher.update(this.#ready.get(this.#hashedUpTo)!.plain);
           this.#hashedUpTo++;
         }
         if (c.at === this.#chunks.length - 1 && !this.#finished) this.#finish();
@@ -519,10 +539,10 @@ class Transfer {
   /** Chunks every reader has passed are let go. */
   #drop(): void {
     const low = this.#lowest();
-    for (const [i, b] of this.#ready) {
+    for (const [i, r] of this.#ready) {
       if (i < low && i < this.#hashedUpTo) {
         this.#ready.delete(i);
-        this.#readyBytes -= b.length;
+        this.#readyBytes -= r.plain.length + (r.stored?.data.length ?? 0);
         this.#dropped++;
       }
     }
@@ -538,6 +558,15 @@ class Transfer {
     this.#wake = [];
     for (const r of w) r();
     this.#settle.fail(e);
+  }
+
+  #detail() {
+    return {
+      bytesFromPeers: this.#fetchedBytes,
+      chunksFromPeers: this.#chunks.length - this.#localCount,
+      chunksHere: this.#localCount,
+      peers: [...this.#peersUsed],
+    };
   }
 
   /** Cache-through: a reader that stores what arrives, and publishes the path at the end. */
@@ -556,21 +585,12 @@ class Transfer {
       segments,
       detail: {},
     };
-    const body = c.stream();
-    const detail = () => ({
-      bytesFromPeers: this.#fetchedBytes,
-      chunksFromPeers: this.#chunks.length - this.#localCount,
-      chunksHere: this.#localCount,
-      peers: [...this.#peersUsed],
-    });
-    const stream = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        flush: () => {
-          path.detail = detail();
-        },
-      }),
-    );
-    this.f.opts.nars.save(path, stream).then((how) => {
+    const chunks = this.#chunks;
+    const counted = (async function* (t: Transfer) {
+      yield* c.chunks((i) => chunks[i].id);
+      path.detail = t.#detail();
+    })(this);
+    this.f.opts.nars.save(path, counted).then((how) => {
       this.f.opts.log(
         `${how} ${e.storePath} (${this.#fetchedBytes} bytes from ${
           [...this.#peersUsed].join(", ") || "no peer"

@@ -93,7 +93,7 @@ export interface Peer {
   strikes: number;
   /** Its link's index of a segment's replica, if it shares it. */
   indexOf(replica: Replica): number | undefined;
-  send(m: Message): Promise<void>;
+  send(m: Message | readonly Uint8Array[]): Promise<void>;
   readonly closed: boolean;
   /** The shared segments as the chunk server wants them. */
   replicas: { index: number; replica: Replica }[];
@@ -279,6 +279,7 @@ export class PeerManager {
         this.#failed(c, `cannot connect: ${(e as Error).message}`);
         return;
       }
+      conn.setNoDelay(true);
       const reader = new FrameReader(conn);
       try {
         const session = await initiate(conn, reader, {
@@ -323,6 +324,8 @@ export class PeerManager {
         return; // closed
       }
       const host = (conn.remoteAddr as Deno.NetAddr).hostname;
+      // Requests are small and answered at once: Nagle's delay would add up to an ACK timer each.
+      conn.setNoDelay(true);
       const perHost = this.#pending.get(host) ?? 0;
       if (
         this.#stopped || this.#pendingTotal >= MAX_PENDING || perHost >= MAX_PENDING_PER_HOST ||

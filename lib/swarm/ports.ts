@@ -121,9 +121,16 @@ export interface NarChunks {
   /** The plain bytes of a chunk stored here, by id. */
   localChunk(id: Uint8Array): Promise<Uint8Array | undefined>;
   /**
-   * Stores a NAR arriving as plain bytes (checked against `path.narHash`
-   * before anything is published), then publishes the path if its
-   * references are here ("published"), else keeps only the NAR ("stored").
+   * Stores a NAR arriving chunk by chunk, each checked against its id (the
+   * whole checked against `path.narHash` before anything is published),
+   * then publishes the path if its references are here ("published"), else
+   * keeps only the NAR ("stored"). `stored` is a chunk's bytes as they came
+   * from a peer, in that peer's compression (0 none, 1 zstd, 2 xz).
    */
-  save(path: FetchedPath, nar: ReadableStream<Uint8Array>): Promise<"published" | "stored">;
+  save(
+    path: FetchedPath,
+    chunks: AsyncIterable<
+      { id: Uint8Array; plain: Uint8Array; stored?: { method: number; data: Uint8Array } }
+    >,
+  ): Promise<"published" | "stored">;
 }

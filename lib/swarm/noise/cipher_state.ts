@@ -52,6 +52,41 @@ export class CipherState {
   }
 
   /**
+   * ENCRYPT of the concatenation of `parts`, written into `out` at `offset`
+   * (ciphertext, then the tag) instead of a new array: bulk transfers frame
+   * many messages without gathering each plaintext first. Returns the bytes
+   * written (the plaintext's length plus the tag).
+   */
+  encryptInto(
+    parts: readonly Uint8Array[],
+    ad: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): number {
+    let n = 0;
+    for (const p of parts) n += p.length;
+    if (n > MAX_NOISE_MESSAGE - TAG_LEN) {
+      throw new NoiseError(`Noise message too large: ${n} bytes of plaintext`);
+    }
+    if (offset + n + TAG_LEN > out.length) throw new RangeError("output buffer too small");
+    this.#prepareNonce();
+    const cipher = createCipheriv(ALGORITHM, this.#key, this.#nonce, OPTIONS);
+    if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: n });
+    let at = offset;
+    for (const p of parts) {
+      const body = cipher.update(p);
+      out.set(body, at);
+      at += body.length;
+    }
+    const rest = cipher.final();
+    out.set(rest, at);
+    at += rest.length;
+    out.set(cipher.getAuthTag(), at);
+    this.#advance();
+    return at + TAG_LEN - offset;
+  }
+
+  /**
    * DECRYPT(k, n++, ad, ciphertext): the plaintext. A bad tag (wrong key, nonce or ad, or altered
    * bytes) throws NoiseError and leaves n unchanged, as the spec says.
    */

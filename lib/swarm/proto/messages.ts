@@ -139,6 +139,15 @@ function readIds(r: Reader): Id[] {
   return out;
 }
 
+/**
+ * A `chunk` message as its header and the data itself, for `Link.send`:
+ * the (large) data is encrypted from where it is, not copied in first.
+ */
+export function chunkMessage(req: number, method: number, data: Uint8Array): Uint8Array[] {
+  const head = new Writer(10).u8(CODES.chunk).u32(req).u8(method).u32(data.length).finish();
+  return [head, data];
+}
+
 function digestLength(r: Reader): number {
   const n = r.u8();
   if (n > 64) throw new WireError(`set digest of ${n} bytes`);

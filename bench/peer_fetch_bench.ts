@@ -1,0 +1,238 @@
+/**
+ * NARs from peers, measured across network namespaces (real veths, real
+ * `arca swarm --also-serve` processes, curl as the client on C's host):
+ *
+ * - P1: one big NAR fetched by C from one peer (A) through C's substituter,
+ *   as a ratio to a plain HTTP download of the same NAR file from A's own
+ *   substituter over the same veth (target >= 0.8x);
+ * - P2: the same from two peers at once (A and B; target: faster than one);
+ * - P3: bytes moved for a version with 10% of its bytes changed, C holding the
+ *   first version (target < 15% of the NAR file);
+ * - first-byte latency of each; peak RSS of A and C during the transfers
+ *   (target < 150 MiB each).
+ *
+ *   deno run -A bench/peer_fetch_bench.ts [--quick] [--out FILE]
+ *
+ * 1 GiB (256 MiB with --quick) of random data (incompressible: the NAR file
+ * is the NAR's size, so both sides move the same bytes). Needs root.
+ * Writes bench/PEER_FETCH_RESULTS.md.
+ */
+import { makeNet, type Net, netnsUnavailable, runIn } from "../tests/_netns.ts";
+import { arca, buildPath, nixEnv, tempDir } from "../tests/_run.ts";
+import { makeKey } from "../tests/_cache_fixture.ts";
+import {
+  arcaOn,
+  hashOf,
+  makeNode,
+  narinfoStatus,
+  segmentLines,
+  startNode,
+  stopAll,
+  stopNode,
+  type SwarmNode,
+  until,
+} from "../tests/_swarm_nodes.ts";
+import { machineInfo, markdownTable, memoryKiB } from "./_lib.ts";
+
+const quick = Deno.args.includes("--quick");
+const BIG = quick ? 256 * 2 ** 20 : 2 ** 30;
+const VERSION_BYTES = quick ? 64 * 2 ** 20 : 256 * 2 ** 20;
+const outAt = Deno.args.indexOf("--out");
+const OUT = outAt >= 0
+  ? Deno.args[outAt + 1]
+  : new URL("./PEER_FETCH_RESULTS.md", import.meta.url).pathname;
+
+const why = await netnsUnavailable();
+if (why) {
+  console.error(`peer fetch bench: cannot run: ${why}`);
+  Deno.exit(1);
+}
+
+/** curl on `host`: seconds, first byte, bytes and the HTTP code. */
+async function download(n: SwarmNode, url: string) {
+  const r = await runIn(n.host, "curl", [
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code} %{size_download} %{time_starttransfer} %{time_total}",
+    url,
+  ]);
+  const [code, size, first, total] = r.stdout.trim().split(" ");
+  return { code, size: Number(size), first: Number(first), total: Number(total) };
+}
+
+/** Samples the RSS of each node's process every 50 ms while `f` runs; returns the peaks (MiB). */
+async function peakRss<T>(nodes: SwarmNode[], f: () => Promise<T>): Promise<[T, number[]]> {
+  const peaks = nodes.map(() => 0);
+  const t = setInterval(() => {
+    nodes.forEach((n, i) => {
+      const m = n.child && memoryKiB(n.child.pid);
+      if (m) peaks[i] = Math.max(peaks[i], m.rss / 1024);
+    });
+  }, 50);
+  try {
+    return [await f(), peaks];
+  } finally {
+    clearInterval(t);
+  }
+}
+
+const tmp = await tempDir("arca-fetch-bench-");
+let net: Net | undefined;
+const nodes: SwarmNode[] = [];
+const rows: string[][] = [];
+try {
+  const env = await nixEnv();
+  net = await makeNet(3);
+  const h = net.hosts;
+  const keys = `${tmp.path}/keys`;
+  await Deno.mkdir(keys);
+  const team = await makeKey(keys, "team-1", env);
+  const topic = (await arca(["keygen"])).stdout.trim();
+  const statics = [[], [`${h[0].ip}:7071`], [`${h[0].ip}:7071`, `${h[1].ip}:7071`]];
+  for (const [i, name] of ["a", "b", "c"].entries()) {
+    nodes.push(
+      await makeNode(h[i], `${tmp.path}/${name}`, [
+        `signing_key_path = "${team.secret}"`,
+        `static_peers = [${statics[i].map((s) => `"${s}"`).join(", ")}]`,
+        // A's substituter is reached over the veth for the plain HTTP baseline.
+        `bind = "0.0.0.0:5555"`,
+        ...segmentLines("team", topic, "all", [team.pub]),
+      ], env),
+    );
+  }
+  const [A, B, C] = nodes;
+
+  console.error(`peer fetch bench: building ${BIG >> 20} MiB and two versions`);
+  const big = await buildPath("fetch-bench-big", `head -c ${BIG} /dev/urandom > $out`, env);
+  const v1 = await buildPath("fetch-bench-v1", `head -c ${VERSION_BYTES} /dev/urandom > $out`, env);
+  // Version two: ten stretches of 1% each rewritten.
+  const block = Math.floor(VERSION_BYTES / 100);
+  const v2 = await buildPath(
+    "fetch-bench-v2",
+    `cp $v1 $out; chmod u+w $out; for i in 0 1 2 3 4 5 6 7 8 9; do head -c ${block} /dev/urandom | dd of=$out bs=${block} seek=$((i * 10 + 3)) conv=notrunc 2>/dev/null; done`,
+    env,
+    { deps: { v1 } },
+  );
+  console.error("peer fetch bench: importing");
+  await arcaOn(A, ["import", big, v1, v2]);
+  await arcaOn(B, ["import", big]);
+
+  const narUrl = async (n: SwarmNode, p: string, host = "127.0.0.1") => {
+    const r = await runIn(n.host, "curl", ["-s", `http://${host}:5555/${hashOf(p)}.narinfo`]);
+    return `http://${host}:5555/${/^URL: (.*)$/m.exec(r.stdout)![1]}`;
+  };
+  const freshC = async () => {
+    await stopNode(C, "SIGTERM");
+    await Deno.remove(`${C.dir}/cache`, { recursive: true }).catch(() => {});
+    startNode(C);
+    await until(
+      "C knows the paths",
+      async () =>
+        (await narinfoStatus(C, hashOf(big))) === "200" &&
+        (await narinfoStatus(C, hashOf(v2))) === "200",
+      nodes,
+      60_000,
+    );
+  };
+  startNode(A);
+  await until("A serving", async () => (await narinfoStatus(A, hashOf(big))) === "200", nodes);
+
+  // Baseline: A's own substituter, plain HTTP over the veth (its NAR file, sent with sendfile).
+  const plainUrl = await narUrl(C, big, h[0].ip);
+  const base = [];
+  for (let i = 0; i < 3; i++) base.push(await download(C, plainUrl));
+  const baseBest = base.reduce((a, b) => (b.total < a.total ? b : a));
+
+  // P1: one peer.
+  await freshC();
+  const [p1, rss1] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
+  if (p1.code !== "200") throw new Error(`P1: ${JSON.stringify(p1)}`);
+  // P2: two peers.
+  startNode(B);
+  await freshC();
+  await until("C linked to both", async () => {
+    const st = JSON.parse(await arcaOn(C, ["status", "--json"]));
+    return (st.swarm?.peers.length ?? 0) >= 2;
+  }, nodes);
+  const [p2, rss2] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
+  if (p2.code !== "200") throw new Error(`P2: ${JSON.stringify(p2)}`);
+  const mbs = (bytes: number, s: number) => `${(bytes / s / 2 ** 20).toFixed(0)} MiB/s`;
+  rows.push([
+    `plain HTTP from A's substituter (${BIG >> 20} MiB NAR file, best of 3)`,
+    `${baseBest.total.toFixed(2)} s`,
+    `${mbs(baseBest.size, baseBest.total)}; first byte ${(baseBest.first * 1000).toFixed(1)} ms`,
+    "",
+  ]);
+  rows.push([
+    "P1 peer fetch through C, one peer",
+    `${p1.total.toFixed(2)} s`,
+    `${mbs(p1.size, p1.total)}: ${(baseBest.total / p1.total).toFixed(2)}x plain HTTP; first byte ${
+      (p1.first * 1000).toFixed(1)
+    } ms; peak RSS A ${rss1[0].toFixed(0)} MiB, C ${rss1[1].toFixed(0)} MiB`,
+    baseBest.total / p1.total >= 0.8 ? "met (>= 0.8x)" : "missed (>= 0.8x)",
+  ]);
+  rows.push([
+    "P2 peer fetch through C, two peers",
+    `${p2.total.toFixed(2)} s`,
+    `${mbs(p2.size, p2.total)}: ${(baseBest.total / p2.total).toFixed(2)}x plain HTTP; first byte ${
+      (p2.first * 1000).toFixed(1)
+    } ms; peak RSS A ${rss2[0].toFixed(0)} MiB, C ${rss2[1].toFixed(0)} MiB`,
+    p2.total < p1.total ? "met (faster than one)" : "missed (faster than one)",
+  ]);
+
+  // P3: C holds v1; v2 has 10% of its bytes changed.
+  await download(C, await narUrl(C, v1));
+  await until("v1 kept on C", async () => {
+    const r = await runIn(C.host, "curl", ["-s", `http://127.0.0.1:5555/${hashOf(v1)}.narinfo`]);
+    return /^URL: nar\//m.test(r.stdout);
+  }, nodes);
+  const v2Res = await download(C, await narUrl(C, v2));
+  let ev: Record<string, number> | undefined;
+  await until("v2's SyncFetch event", async () => {
+    const lines = (await arcaOn(C, ["audit", "--json"])).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    ev = lines.find((e) => e.type === "SyncFetch" && e.path === v2);
+    return ev !== undefined;
+  }, nodes);
+  const share = ev!.bytesFromPeers / ev!.fileSize;
+  rows.push([
+    "P3 a version with 10% of its bytes changed, C holding the first",
+    `${(ev!.bytesFromPeers / 2 ** 20).toFixed(1)} MiB moved`,
+    `${(share * 100).toFixed(1)}% of its ${(ev!.fileSize / 2 ** 20).toFixed(0)} MiB NAR file; ${
+      ev!.chunksHere
+    } chunks held, ${ev!.chunksFromPeers} fetched; ${v2Res.total.toFixed(2)} s`,
+    share < 0.15 ? "met (< 15%)" : "missed (< 15%)",
+  ]);
+  const rssTarget = Math.max(...rss1, ...rss2) < 150;
+  rows.push([
+    "peak RSS of the nodes during P1/P2",
+    `${Math.max(...rss1, ...rss2).toFixed(0)} MiB`,
+    "sampled every 50 ms from /proc",
+    rssTarget ? "met (< 150 MiB)" : "missed (< 150 MiB)",
+  ]);
+
+  const info = await machineInfo();
+  const md = [
+    "# Peer fetch benchmark",
+    "",
+    `\`deno run -A bench/peer_fetch_bench.ts${quick ? " --quick" : ""}\`, ${
+      new Date().toISOString()
+    }.`,
+    Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
+    "",
+    "Three network namespaces on a bridge (veth pairs); A and B hold the NAR, C fetches it for",
+    "curl on its host through its `swarm --also-serve`. Random data: the NAR file is the NAR.",
+    "",
+    markdownTable(["workload", "result", "detail", "target"], rows),
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(OUT, md);
+  console.log(md);
+} finally {
+  await stopAll(nodes);
+  await net?.cleanup();
+  await tmp.cleanup();
+}
