@@ -44,7 +44,8 @@ export interface BlobStore {
   putStream(key: string, data: ReadableStream<Uint8Array>): Promise<void>;
   /**
    * Moves a complete local file (under the cache's tmp/) into the store as
-   * `key`, atomically. The file is gone afterwards, also on failure.
+   * `key`, atomically. The file is gone once this resolves; when it
+   * rejects, the file is still there (another storage may take it).
    */
   putFile(key: string, path: string): Promise<void>;
   /** The whole object, or undefined when it is absent. */

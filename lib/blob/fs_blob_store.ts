@@ -70,16 +70,10 @@ export class FsBlobStore implements BlobStore {
       await Deno.rename(path, dest);
     } catch (e) {
       // Another filesystem (a second disk): copy through our own tmp/.
-      if ((e as { code?: string }).code !== "EXDEV") {
-        await Deno.remove(path).catch(() => {});
-        throw e;
-      }
+      if ((e as { code?: string }).code !== "EXDEV") throw e;
       const f = await Deno.open(path);
-      try {
-        await this.putStream(key, f.readable);
-      } finally {
-        await Deno.remove(path).catch(() => {});
-      }
+      await this.putStream(key, f.readable);
+      await Deno.remove(path);
     }
   }
 

@@ -71,11 +71,8 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async putFile(key: string, path: string): Promise<void> {
-    try {
-      await this.put(key, await Deno.readFile(path));
-    } finally {
-      await Deno.remove(path).catch(() => {});
-    }
+    await this.put(key, await Deno.readFile(path));
+    await Deno.remove(path);
   }
 
   get(key: string): Promise<Uint8Array | undefined> {

@@ -148,9 +148,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putFile(key: string, path: string): Promise<void> {
-    try {
-      const size = (await Deno.stat(path)).size;
-      if (size <= this.#o.multipartAbove) return await this.put(key, await Deno.readFile(path));
+    const size = (await Deno.stat(path)).size;
+    if (size <= this.#o.multipartAbove) {
+      await this.put(key, await Deno.readFile(path));
+    } else {
       const f = await Deno.open(path);
       try {
         await this.#multipart(key, partsOf(f.readable, this.#o.partSize), size);
@@ -159,9 +160,8 @@ export class S3BlobStore implements BlobStore {
           f.close();
         } catch { /* closed by its stream */ }
       }
-    } finally {
-      await Deno.remove(path).catch(() => {});
     }
+    await Deno.remove(path);
   }
 
   async #multipart(key: string, parts: AsyncIterable<Uint8Array>, size?: number): Promise<void> {
