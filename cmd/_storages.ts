@@ -96,6 +96,9 @@ async function entryOf(s: StorageConfig, env: Record<string, string>): Promise<S
     secretAccessKey: secret,
     sessionToken: env.AWS_SESSION_TOKEN || undefined,
     pathStyle: s.path_style,
+    // Smaller pages and delete batches make S3's pagination show in tests (default 1000).
+    pageSize: Number(env.ARCA_S3_PAGE_SIZE) || undefined,
+    deleteBatch: Number(env.ARCA_S3_PAGE_SIZE) || undefined,
   });
   return { name: s.name, store, maxBytes, weight: s.weight };
 }

@@ -56,6 +56,8 @@ export interface S3Options {
   backoffMs?: number;
   /** Keys per DeleteObjects request (S3's maximum is 1000, the default). */
   deleteBatch?: number;
+  /** Keys per ListObjectsV2 page when `list` is given none (S3's maximum is 1000, the default). */
+  pageSize?: number;
 }
 
 /** Counts of requests sent, by S3 operation (the benchmark reports them). */
@@ -92,6 +94,7 @@ export class S3BlobStore implements BlobStore {
       retries: o.retries ?? 4,
       backoffMs: o.backoffMs ?? 100,
       deleteBatch: Math.min(1000, o.deleteBatch ?? 1000),
+      pageSize: Math.min(1000, o.pageSize ?? 1000),
     };
     if (this.#o.partSize < 5 << 20) throw new RangeError("S3 part size must be at least 5 MiB");
     this.#client = new AwsClient({
@@ -267,7 +270,7 @@ export class S3BlobStore implements BlobStore {
 
   async *list(prefix: string, opts: { pageSize?: number } = {}): AsyncIterable<BlobInfo> {
     const p = this.#o.prefix + prefix;
-    const size = Math.min(1000, Math.max(1, opts.pageSize ?? 1000));
+    const size = Math.min(1000, Math.max(1, opts.pageSize ?? this.#o.pageSize));
     let token: string | undefined;
     for (let page = 0;; page++) {
       const q = new URLSearchParams({ "list-type": "2", prefix: p, "max-keys": String(size) });
