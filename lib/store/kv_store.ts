@@ -279,7 +279,14 @@ export class KvStore implements Store {
       if (this.#files.size > FILE_CACHE) this.#files.delete(this.#files.keys().next().value!);
     }
     if (rec.compression !== compression) return undefined;
-    const m = await this.#manifest(fh, rec.manifestAt);
+    let m: Manifest | undefined;
+    try {
+      m = await this.#manifest(fh, rec.manifestAt);
+    } catch (e) {
+      // Its storage failed: not damage. A 404 now, served again once it is back.
+      console.error(`arca: nar/${fh}: cannot be read now: ${(e as Error).message}`);
+      return undefined;
+    }
     if (!m) {
       this.#lastProblem = "manifest is missing or damaged";
       return "damaged";
@@ -344,10 +351,11 @@ export class KvStore implements Store {
   async #manifest(fileHash32: string, at?: string): Promise<Manifest | undefined> {
     const hit = this.#manifests.get(fileHash32);
     if (hit) return hit;
+    // A storage that fails rejects here (the caller tells that from damage).
+    const bytes = await this.places.getManifest(fileHash32, at);
+    if (!bytes) return undefined;
     let m: Manifest;
     try {
-      const bytes = await this.places.getManifest(fileHash32, at);
-      if (!bytes) return undefined;
       m = decodeManifest(bytes);
     } catch {
       return undefined;

@@ -126,15 +126,25 @@ export class PackPlaces {
     return this.#tryEach(bytes.length, (e) => e.store.put(manifestKey(fh), bytes), prefer);
   }
 
-  /** A manifest's bytes from `at` (its record's storage), else from any storage. */
+  /**
+   * A manifest's bytes from `at` (its record's storage), else from any
+   * storage; undefined when none has it. Rejects (`StorageError`) when it is
+   * nowhere to be found and a storage failed: it may be there, unreachable.
+   */
   async getManifest(fh: string, at = LOCAL): Promise<Uint8Array | undefined> {
     const first = this.set.get(at);
     const order = first ? [first, ...this.set.all().filter((e) => e !== first)] : this.set.all();
+    let failure: unknown;
     for (const e of order) {
-      const b = await e.store.get(manifestKey(fh)).catch(() => undefined);
-      if (b) return b;
+      try {
+        const b = await e.store.get(manifestKey(fh));
+        if (b) return b;
+      } catch (err) {
+        failure ??= err;
+      }
       if (this.localOnly) break;
     }
+    if (failure) throw failure;
     return undefined;
   }
 
