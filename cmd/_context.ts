@@ -10,6 +10,7 @@ import { readSecretKeyFile } from "../lib/io/key_files.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { openStore } from "../lib/store/open_store.ts";
 import type { Store } from "../lib/store/store.ts";
+import { defaultCacheStorages, storageSetFor } from "./_storages.ts";
 
 export async function effectiveConfig(
   globals: Globals,
@@ -20,10 +21,17 @@ export async function effectiveConfig(
 
 /** Opens the store named by `config`, runs `fn`, and closes the store however `fn` ends. */
 export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const storages = config.backend === "filesystem" ? undefined : await storageSetFor(
+    config,
+    config.cache_dir,
+    defaultCacheStorages(config),
+    config.storage_strategy,
+  );
   const store = await openStore({
     cacheDir: config.cache_dir,
     backend: config.backend,
     dbPath: config.db_path,
+    storages,
   });
   try {
     return await fn(store);

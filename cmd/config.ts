@@ -5,7 +5,7 @@
  */
 import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags } from "./_args.ts";
-import { configTemplate, ENV_VARS, formatConfig } from "../lib/config/mod.ts";
+import { configTemplate, ENV_VARS, formatConfig, hideSecrets } from "../lib/config/mod.ts";
 import { loadConfig } from "../lib/io/config_file.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 
@@ -51,7 +51,7 @@ ${ENV_HELP}`,
     const { config, path } = await loadConfig(p.globals, Deno.env.toObject());
     if (bool(p, "json")) {
       console.error(`arca: configuration file: ${path}`);
-      console.log(JSON.stringify(config, null, 2));
+      console.log(JSON.stringify({ ...config, storages: hideSecrets(config.storages) }, null, 2));
     } else {
       console.log(`# configuration file: ${path} (overridden by environment and flags)`);
       console.log(formatConfig(config).trimEnd());

@@ -25,6 +25,7 @@ const LAYERS: [string, number][] = [
   ["lib/io/", 2],
   ["lib/kv/", 2],
   ["lib/blob/", 2],
+  ["lib/s3/", 2],
   ["lib/store/", 3],
   ["lib/gc/", 3],
   ["lib/swarm/", 3],

@@ -322,6 +322,41 @@ Deno.test("property: formatConfig output parses back to the same config", () => 
     also_serve: fc.boolean(),
     max_peers: fc.integer({ min: 1, max: 1024 }),
     swarm_key_path: fc.oneof(fc.constant(""), path),
+    cache_storages: fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,10}$/), { maxLength: 2 }),
+    storage_strategy: fc.constantFrom("in-order", "round-robin", "split", "least-used"),
+    storages: fc.uniqueArray(
+      fc.record({
+        name: fc.stringMatching(/^s[a-z0-9_-]{0,10}$/),
+        type: fc.constant("s3" as const),
+        path: fc.constant(""),
+        endpoint: fc.constantFrom("http://127.0.0.1:7480", "https://s3.example.org"),
+        region: fc.constantFrom("us-east-1", "eu-west-3"),
+        bucket: fc.stringMatching(/^[a-z0-9][a-z0-9-]{1,10}[a-z0-9]$/),
+        prefix: fc.constantFrom("", "a/", "team/x/"),
+        access_key_id: fc.stringMatching(/^[A-Z0-9]{0,12}$/),
+        // Secrets are never printed (shown as "(set, not shown)"), so none here.
+        secret_access_key: fc.constant(""),
+        secret_access_key_file: fc.oneof(fc.constant(""), path),
+        path_style: fc.boolean(),
+        max_size: fc.constantFrom("", "10G"),
+        weight: fc.integer({ min: 1, max: 100 }),
+      }).map((s) => ({ ...s })),
+      { selector: (s) => s.name, maxLength: 2 },
+    ),
+    caches: fc.uniqueArray(
+      fc.record({
+        name: fc.stringMatching(/^c[a-z0-9_-]{0,10}$/),
+        storages: fc.uniqueArray(fc.stringMatching(/^s[a-z0-9]{0,5}$/), { maxLength: 2 }),
+        storage_strategy: fc.constantFrom("in-order", "round-robin", "split", "least-used"),
+        max_age: fc.constantFrom("", "30d"),
+        upload_tokens: fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/), { maxLength: 2 }),
+        read_token: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)),
+        signing_key_paths: fc.array(path, { maxLength: 2 }),
+        trusted_public_keys: fc.array(pubKey, { maxLength: 1 }),
+        priority: fc.integer({ min: 0, max: 1000 }),
+      }).map((c) => ({ ...c })),
+      { selector: (c) => c.name, maxLength: 2 },
+    ),
     segments: fc.uniqueArray(
       fc.record({
         name: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,20}$/),

@@ -82,6 +82,26 @@ const EVERY_KEY: Config = {
   also_serve: true,
   max_peers: 12,
   swarm_key_path: "/var/lib/arca/node.key",
+  cache_storages: ["local", "rgw"],
+  storage_strategy: "least-used",
+  storages: [
+    {
+      name: "rgw",
+      type: "s3",
+      path: "",
+      endpoint: "http://10.0.0.9:7480",
+      region: "eu-1",
+      bucket: "nix",
+      prefix: "arca/",
+      access_key_id: "AKIA",
+      secret_access_key: "",
+      secret_access_key_file: "/run/keys/s3",
+      path_style: true,
+      max_size: "1T",
+      weight: 2,
+    },
+  ],
+  caches: [],
   segments: [
     {
       name: "team",

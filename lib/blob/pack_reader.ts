@@ -11,12 +11,29 @@ import { readAtSync } from "./read_at.ts";
 
 const MAX_OPEN = 64;
 
+/** Where packs are when not all of them are files under the cache dir (`PackPlaces`). */
+export interface PackLocator {
+  /** The local file of a pack, or undefined when it lives in a remote store. */
+  pathOf(packId: string): string | undefined;
+  /** Reads a remote pack's bytes. */
+  readInto(packId: string, offset: number, buf: Uint8Array): Promise<Uint8Array>;
+}
+
 export class PackReader {
   #handles = new Map<string, Promise<FileHandle>>();
   /** Handles for `readIntoSync`: no read is ever in flight on them, so they close at once. */
   #syncFiles = new Map<string, Deno.FsFile>();
 
-  constructor(private layout: CacheLayout) {}
+  constructor(private layout: CacheLayout, private locator?: PackLocator) {}
+
+  #path(packId: string): string | undefined {
+    return this.locator ? this.locator.pathOf(packId) : packPath(this.layout, packId);
+  }
+
+  /** True when the pack is a local file (sendfile, synchronous reads). */
+  isLocal(packId: string): boolean {
+    return this.#path(packId) !== undefined;
+  }
 
   /**
    * Size of a pack on disk, or -1 when it is missing. Not cached: packs never
@@ -24,8 +41,10 @@ export class PackReader {
    * cheap (synchronous: a thread hand-off would cost more than the stat).
    */
   size(packId: string): number {
+    const path = this.#path(packId);
+    if (path === undefined) return -1;
     try {
-      return Deno.statSync(packPath(this.layout, packId)).size;
+      return Deno.statSync(path).size;
     } catch {
       return -1;
     }
@@ -38,7 +57,9 @@ export class PackReader {
 
   /** Fills `buf` from `offset` and returns it; throws if the pack is shorter. */
   async readInto(packId: string, offset: number, buf: Uint8Array): Promise<Uint8Array> {
-    const fh = await this.#handle(packId);
+    const path = this.#path(packId);
+    if (path === undefined) return await this.locator!.readInto(packId, offset, buf);
+    const fh = await this.#handle(packId, path);
     const length = buf.length;
     let got = 0;
     while (got < length) {
@@ -60,7 +81,9 @@ export class PackReader {
     if (f) {
       this.#syncFiles.delete(packId);
     } else {
-      f = Deno.openSync(packPath(this.layout, packId));
+      const path = this.#path(packId);
+      if (path === undefined) throw new RangeError(`pack ${packId} is not a local file`);
+      f = Deno.openSync(path);
       if (this.#syncFiles.size >= MAX_OPEN) {
         const [oldest, old] = this.#syncFiles.entries().next().value!;
         this.#syncFiles.delete(oldest);
@@ -75,7 +98,7 @@ export class PackReader {
     return buf;
   }
 
-  #handle(packId: string): Promise<FileHandle> {
+  #handle(packId: string, path: string): Promise<FileHandle> {
     let h = this.#handles.get(packId);
     if (h) {
       // Move to the back: the Map's order is the LRU order.
@@ -83,7 +106,7 @@ export class PackReader {
       this.#handles.set(packId, h);
       return h;
     }
-    h = openFile(packPath(this.layout, packId), "r");
+    h = openFile(path, "r");
     h.catch(() => this.#handles.delete(packId));
     this.#handles.set(packId, h);
     if (this.#handles.size > MAX_OPEN) {

@@ -118,13 +118,32 @@ export class PackWriter {
 
   /** Syncs and moves the written bytes to `path` (the filesystem backend's NAR file). */
   async sealAs(path: string): Promise<void> {
+    await this.sealWith((tmp) => Deno.rename(tmp, path));
+  }
+
+  /**
+   * Syncs the pack and hands its complete temporary file to `place` (a
+   * rename, or an upload to another storage). Returns false, with nothing
+   * placed, if nothing was appended. If `place` fails, the file is removed.
+   */
+  async sealWith(place: (tmpPath: string, size: number) => Promise<void>): Promise<boolean> {
+    if (this.#size === 0) {
+      this.abort();
+      return false;
+    }
     await this.#flush();
     this.#file ??= await Deno.open(this.#tmp, { write: true, createNew: true });
     await this.#file.sync();
     this.#file.close();
     this.#file = undefined;
     this.#closeReader();
-    await Deno.rename(this.#tmp, path);
+    try {
+      await place(this.#tmp, this.#size);
+    } catch (e) {
+      await Deno.remove(this.#tmp).catch(() => {});
+      throw e;
+    }
+    return true;
   }
 
   /** Drops everything written; safe to call more than once. */

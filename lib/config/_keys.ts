@@ -10,6 +10,12 @@ import type { Config } from "./config.ts";
 import { parseBind } from "./parse_bind.ts";
 import { parseDuration, parseSize } from "../cli/duration.ts";
 import { checkSegments, PUBLIC_KEY } from "./segments.ts";
+import {
+  checkCaches,
+  checkStorages,
+  STORAGE_STRATEGIES,
+  type StorageStrategy,
+} from "./storages.ts";
 
 /** How one key is explained, checked and set from the environment. */
 export interface KeySpec<T> {
@@ -281,6 +287,53 @@ export const KEYS: Keys = {
     ],
     ...text("a path", anyPath),
     path: true,
+  },
+  cache_storages: {
+    doc: [
+      'Where the cache\'s new packs and manifests go: names of [[storages]] ("local" is the cache',
+      'directory). Empty: the cache directory, or with backend = "s3" every s3 storage.',
+    ],
+    ...strings("an array of storage names", (s) => /^[a-z0-9][a-z0-9_-]{0,62}$/.test(s)),
+  },
+  storage_strategy: {
+    doc: [
+      'How packs are spread over cache_storages: "in-order" (fill one, then the next),',
+      '"round-robin", "split" (by each storage\'s weight) or "least-used".',
+    ],
+    ...oneOf<StorageStrategy>(...STORAGE_STRATEGIES),
+  },
+  storages: {
+    doc: [
+      'Places for packs: [[storages]] tables with name, type ("s3" or "local"), and for s3',
+      "endpoint, region, bucket, prefix, access_key_id, secret_access_key_file (or",
+      "secret_access_key; else ARCA_S3_* or AWS_* variables), path_style; for local, path;",
+      "max_size (full above) and weight (for split). See the README.",
+    ],
+    expect: "an array of [[storages]] tables",
+    kind: "tables",
+    accept: (v) => {
+      try {
+        return checkStorages(v);
+      } catch {
+        return undefined;
+      }
+    },
+  },
+  caches: {
+    doc: [
+      "More caches served by the same process, each under /<name>/: [[caches]] tables with",
+      "name, storages, storage_strategy, max_age (retention), upload_tokens, read_token,",
+      "signing_key_paths, trusted_public_keys, priority. None: one cache at /.",
+    ],
+    expect: "an array of [[caches]] tables",
+    kind: "tables",
+    accept: (v) => {
+      try {
+        return checkCaches(v);
+      } catch {
+        return undefined;
+      }
+    },
   },
   segments: {
     doc: [

@@ -11,6 +11,7 @@ export type Backend = "kv" | "filesystem";
 /** How NARs are compressed for Nix clients. */
 export type Compression = "zstd" | "xz" | "none";
 import type { Segment } from "./segments.ts";
+import type { CacheConfig, StorageConfig, StorageStrategy } from "./storages.ts";
 
 /** Which HTTP driver `serve` uses (see lib/server/http_server.ts). */
 export type HttpIo = "auto" | "epoll" | "portable";
@@ -85,6 +86,14 @@ export interface Config {
   max_peers: number;
   /** The node's static Noise key file; "" means `<cache_dir>/swarm.key`. */
   swarm_key_path: string;
+  /** Storages new packs go to (names of `storages`, "local" = the cache dir); empty: all of them. */
+  cache_storages: string[];
+  /** How packs are spread over `cache_storages`. */
+  storage_strategy: StorageStrategy;
+  /** Places for packs: S3 buckets, other disks. */
+  storages: StorageConfig[];
+  /** More caches served by the same process under `/<name>/`. */
+  caches: CacheConfig[];
   /** Swarm segments; listing any replaces the default (the universal segment). */
   segments: Segment[];
 }

@@ -42,5 +42,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   also_serve: false,
   max_peers: 64,
   swarm_key_path: "",
+  cache_storages: Object.freeze([]) as unknown as string[],
+  storage_strategy: "in-order",
+  storages: Object.freeze([]) as unknown as Config["storages"],
+  caches: Object.freeze([]) as unknown as Config["caches"],
   segments: Object.freeze([UNIVERSAL_SEGMENT]) as unknown as Config["segments"],
 });

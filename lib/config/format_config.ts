@@ -6,7 +6,7 @@
  */
 import { stringify } from "smol-toml";
 import type { Config } from "./config.ts";
-import { KEY_NAMES } from "./_keys.ts";
+import { KEY_NAMES, KEYS } from "./_keys.ts";
 
 /**
  * @example
@@ -18,7 +18,20 @@ import { KEY_NAMES } from "./_keys.ts";
  * ```
  */
 export function formatConfig(c: Config): string {
-  return KEY_NAMES.map((k) => formatKey(k, c[k])).join("\n") + "\n";
+  // Tables ([[storages]], …) go last: a key after one would read as its field.
+  const tables = (k: keyof Config) =>
+    Array.isArray(c[k]) && KEYS[k].kind === "tables" &&
+    (c[k] as unknown[]).length > 0;
+  const keys = [...KEY_NAMES.filter((k) => !tables(k)), ...KEY_NAMES.filter(tables)];
+  return keys.map((k) => formatKey(k, k === "storages" ? hideSecrets(c.storages) : c[k]))
+    .join("\n") + "\n";
+}
+
+/** S3 secrets are never printed, not even by `arca config`: only whether one is set. */
+export function hideSecrets(storages: Config["storages"]): Config["storages"] {
+  return storages.map((s) =>
+    s.secret_access_key === "" ? s : { ...s, secret_access_key: "(set, not shown)" }
+  );
 }
 
 /** One `key = value` line in TOML syntax. */

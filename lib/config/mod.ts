@@ -15,6 +15,15 @@ export { parseConfig } from "./parse_config.ts";
 export { type ConfigLayers, resolveConfig } from "./resolve_config.ts";
 export { configFromEnv, ENV_VARS } from "./config_from_env.ts";
 export { configTemplate } from "./config_template.ts";
-export { formatConfig } from "./format_config.ts";
+export { formatConfig, hideSecrets } from "./format_config.ts";
+export {
+  type CacheConfig,
+  checkCaches,
+  checkStorages,
+  STORAGE_STRATEGIES,
+  type StorageConfig,
+  type StorageStrategy,
+  unknownStorages,
+} from "./storages.ts";
 export { expandHome, expandPaths } from "./expand_paths.ts";
 export { type Bind, parseBind } from "./parse_bind.ts";

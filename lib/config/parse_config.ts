@@ -19,6 +19,7 @@ import { isKey, KEY_NAMES } from "./_keys.ts";
 import { findSite, type KeySite, locateKeys } from "./_locate.ts";
 import { suggest } from "./_suggest.ts";
 import { checkSegments, SegmentFieldError } from "./segments.ts";
+import { checkCaches, checkStorages, TableFieldError } from "./storages.ts";
 
 /**
  * Parses and validates TOML `text` read from `file` (used in messages only).
@@ -63,7 +64,11 @@ export function parseConfig(text: string, file: string): Partial<Config> {
     }
     try {
       out[name] = name === "segments"
-        ? segmentsAt(value, sites, file)
+        ? tablesAt("segments", () => checkSegments(value), sites, file)
+        : name === "storages"
+        ? tablesAt("storages", () => checkStorages(value), sites, file)
+        : name === "caches"
+        ? tablesAt("caches", () => checkCaches(value), sites, file)
         : checkValue(name, value, where);
     } catch (e) {
       problems.push({ line, error: e as ConfigError });
@@ -73,20 +78,20 @@ export function parseConfig(text: string, file: string): Partial<Config> {
   return out as Partial<Config>;
 }
 
-/** `checkSegments`, with a problem reported at the line of the table or field it is in. */
-function segmentsAt(value: unknown, sites: KeySite[], file: string): Config["segments"] {
+/** A tables check, with a problem reported at the line of the table or field it is in. */
+function tablesAt<T>(table: string, check: () => T, sites: KeySite[], file: string): T {
   try {
-    return checkSegments(value);
+    return check();
   } catch (e) {
-    if (!(e instanceof SegmentFieldError)) throw e;
-    // The i-th [[segments]] header, then the field's line inside that table.
-    const headers = sites.filter((s) => s.kind === "array-table" && s.path[0] === "segments");
+    if (!(e instanceof SegmentFieldError) && !(e instanceof TableFieldError)) throw e;
+    // The i-th [[table]] header, then the field's line inside that table.
+    const headers = sites.filter((s) => s.kind === "array-table" && s.path[0] === table);
     const start = headers[e.index];
     const next = headers[e.index + 1];
     const field = e.field === undefined
       ? undefined
       : sites.find((s) =>
-        s.kind === "key" && s.path[0] === "segments" && s.path[1] === e.field &&
+        s.kind === "key" && s.path[0] === table && s.path[1] === e.field &&
         (!start || s.line > start.line) && (!next || s.line < next.line)
       );
     const line = (field ?? start)?.line;

@@ -36,11 +36,10 @@ export function resolveConfig(layers: ConfigLayers): Config {
     for (const layer of [layers.file, layers.env, layers.flags]) {
       if (layer?.[key] !== undefined) v = layer[key];
     }
-    out[key] = key === "segments"
-      ? (v as Config["segments"]).map((s) => ({
-        ...s,
-        trusted_public_keys: [...s.trusted_public_keys],
-      }))
+    out[key] = key === "segments" || key === "storages" || key === "caches"
+      ? (v as Record<string, unknown>[]).map((t) =>
+        Object.fromEntries(Object.entries(t).map(([k, x]) => [k, Array.isArray(x) ? [...x] : x]))
+      )
       : Array.isArray(v)
       ? [...v]
       : v;

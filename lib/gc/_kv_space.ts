@@ -5,11 +5,12 @@
  */
 import { K } from "../kv/keys.ts";
 import type { NarFileRecord, NarRecord } from "../kv/records.ts";
-import { listDir, readManifest } from "./_kv_disk.ts";
+import { listObjects, readManifest } from "./_kv_disk.ts";
+import { LOCAL } from "../store/pack_places.ts";
 import { narFileHeld, recentUploads } from "./_liveness.ts";
 import type { CacheBytes } from "./_measure.ts";
 import { type ChunkSpan, type ModelFile, type ModelPack, SpaceModel } from "./space_model.ts";
-import type { SweepTarget } from "./sweep_store.ts";
+import { placesOf, type SweepTarget } from "./sweep_store.ts";
 
 export async function kvSpace(
   t: SweepTarget,
@@ -32,15 +33,19 @@ export async function kvSpace(
   for (const r of [...records.values(), ...o.removed]) {
     published.set(r.fileHash, Math.max(published.get(r.fileHash) ?? 0, r.importedAt));
   }
-  const manifests = await listDir(t.layout.manifests, ".bin");
-  const packFiles = await listDir(t.layout.packs, ".pack");
+  // Only the cache dir's own objects take room on its disk: packs and
+  // manifests in other storages free nothing there (the model leaves them out).
+  const manifests = await listObjects(placesOf(t), "manifests/", ".bin");
+  const packFiles = new Map(
+    [...await listObjects(placesOf(t), "packs/", ".pack")].filter(([, f]) => f.storage === LOCAL),
+  );
   const files = new Map<string, ModelFile>();
   const named = new Set<string>();
   for (const fh of new Set([...narFiles.keys(), ...manifests.keys(), ...published.keys()])) {
     const rec = narFiles.get(fh);
     const man = manifests.get(fh);
     const chunks: ChunkSpan[] = [];
-    const read = man && await readManifest(t.layout, fh);
+    const read = man && await readManifest(placesOf(t), fh, man.storage);
     for (const c of read ? read.m.chunks : []) {
       chunks.push({ pack: c.pack, offset: c.offset, clen: c.clen });
       named.add(c.pack);
@@ -49,7 +54,7 @@ export async function kvSpace(
     const held = rec
       ? narFileHeld(fh, rec.createdAt, o.since, uploaded, published.get(fh))
       : man !== undefined && man.mtime >= o.since;
-    files.set(fh, { bytes: man?.size ?? 0, chunks, held });
+    files.set(fh, { bytes: man?.storage === LOCAL ? man.size : 0, chunks, held });
   }
   const packs = new Map<string, ModelPack>();
   let packBytes = 0, manifestBytes = 0;
@@ -57,7 +62,7 @@ export async function kvSpace(
     packs.set(id, { size: f.size, kept: f.mtime >= o.since && !named.has(id) });
     packBytes += f.size;
   }
-  for (const f of manifests.values()) manifestBytes += f.size;
+  for (const f of manifests.values()) if (f.storage === LOCAL) manifestBytes += f.size;
   return new SpaceModel({
     other: o.disk.total - packBytes - manifestBytes,
     kvFree: o.disk.kvFree,

@@ -25,23 +25,31 @@
  */
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { type CacheLayout, manifestPath, packPath } from "../blob/cache_layout.ts";
-import { tmpName, writeFileAtomic } from "../blob/atomic_file.ts";
+import type { CacheLayout } from "../blob/cache_layout.ts";
+import { tmpName } from "../blob/atomic_file.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
 import { PackWriter } from "../blob/pack_writer.ts";
 import { K } from "../kv/keys.ts";
-import type { BatchItem, MetaStore } from "../kv/meta_store.ts";
-import type { ChunkLocation, NarFileRecord } from "../kv/records.ts";
+import { type BatchItem, type MetaStore, packRecord } from "../kv/meta_store.ts";
+import type { ChunkLocation, NarFileRecord, PackRecord } from "../kv/records.ts";
 import { encodeManifest } from "../store/manifest.ts";
+import { manifestKey, PackPlaces } from "../store/pack_places.ts";
 import { liveLease } from "./_alive.ts";
-import { type DiskFile, listDir, readManifest } from "./_kv_disk.ts";
+import { type DiskFile, listObjects, readManifest } from "./_kv_disk.ts";
 import { narFileHeld, recentUploads } from "./_liveness.ts";
 
-/** What sweeping needs from the kv backend (`KvStore` has all three). */
+/** What sweeping needs from the kv backend (`KvStore` has all four). */
 export interface SweepTarget {
   layout: CacheLayout;
   meta: MetaStore;
   packs: PackReader;
+  /** Where packs and manifests are (the cache dir, S3, other disks); absent: the cache dir. */
+  places?: PackPlaces;
+}
+
+/** The target's storages: its own, or the cache directory alone. */
+export function placesOf(t: SweepTarget): PackPlaces {
+  return t.places ?? PackPlaces.local(t.layout, t.meta);
 }
 
 export interface SweepOptions {
@@ -74,6 +82,8 @@ export interface SweepStats {
   manifestBytesFreed: number;
   /** Bytes of narinfo files deleted (filesystem backend). */
   narinfoBytesFreed: number;
+  /** Uploads to a storage that never completed (a crash), aborted: S3 multipart uploads. */
+  uploadsAborted: number;
   /** A lease that appeared during the sweep: no file was deleted (its holder's pid). */
   leasedBy?: number;
 }
@@ -90,8 +100,10 @@ interface Mark {
   users: Map<string, Set<string>>;
   /** Packs some manifest read names. */
   named: Set<string>;
-  /** Manifests of dead records, or without a record and not held: size and digest. */
-  unused: Map<string, { size: number; digest: string }>;
+  /** Every manifest listed, with its storage. */
+  manifests: Map<string, DiskFile>;
+  /** Manifests of dead records, or without a record and not held: size, digest, storage. */
+  unused: Map<string, { size: number; digest: string; storage: string }>;
 }
 
 export function emptySweep(): SweepStats {
@@ -105,6 +117,7 @@ export function emptySweep(): SweepStats {
     diskBytesFreed: 0,
     manifestBytesFreed: 0,
     narinfoBytesFreed: 0,
+    uploadsAborted: 0,
   };
 }
 
@@ -114,7 +127,7 @@ export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<Sweep
   const freed = o.freed ?? new Map<string, number>();
   const uploaded = await recentUploads(t.meta, since);
   const first = await mark(t, since, uploaded, freed, new Map());
-  const packFiles = await listDir(t.layout.packs, ".pack");
+  const packFiles = await listObjects(placesOf(t), "packs/", ".pack");
   const inProgress = (files: Map<string, DiskFile>, named: Set<string>, pack: string) =>
     (files.get(pack)?.mtime ?? 0) >= since && !named.has(pack);
 
@@ -154,7 +167,15 @@ export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<Sweep
     let liveBytes = 0;
     for (const c of offs.values()) liveBytes += c.clen;
     if (liveBytes >= f.size || (liveBytes >= f.size * compactBelow && !chosen.has(id))) continue;
-    const done = await compactPack(t, id, offs, first.users.get(id)!, byPack.get(id) ?? [], o.now);
+    const done = await compactPack(
+      t,
+      id,
+      offs,
+      first.users.get(id)!,
+      byPack.get(id) ?? [],
+      o.now,
+      first.manifests,
+    );
     if (done !== undefined) {
       stats.packsCompacted++;
       stats.diskBytesFreed -= done;
@@ -171,30 +192,44 @@ export async function sweepStore(t: SweepTarget, o: SweepOptions): Promise<Sweep
   const named = new Set([...first.named, ...second.named]);
   for (const [fh, m] of second.unused) {
     if (second.records.has(fh)) continue; // its record is back (or its delete failed): later
-    if (await removeIfUnchanged(t.layout, manifestPath(t.layout, fh), m.digest)) {
+    if (await removeIfUnchanged(t, fh, m)) {
       stats.manifests++;
       stats.manifestBytesFreed += m.size;
     }
   }
   const records = new Map<string, number>();
-  for await (const [key, rec] of t.meta.scan<{ size: number }>(K.packPrefix)) {
+  for await (const [key, rec] of t.meta.scan<PackRecord>(K.packPrefix)) {
     records.set(String(key[1]), rec.size);
   }
-  const packsNow = await listDir(t.layout.packs, ".pack");
+  const packsNow = await listObjects(placesOf(t), "packs/", ".pack");
+  const gone: { id: string; storage: string; size: number }[] = [];
   for (const [id, f] of packsNow) {
     if (second.live.has(id)) continue;
     if (inProgress(packsNow, named, id)) {
       stats.packsDoomed++;
       continue;
     }
-    await Deno.remove(packPath(t.layout, id)).catch(() => {});
-    const size = records.get(id);
-    if (size !== undefined) {
-      await t.meta.applyMany([{ key: [...K.pack(id)], stats: { storedBytes: -size } }]);
+    gone.push({ id, storage: f.storage, size: f.size });
+  }
+  // One batch per storage (S3: up to 1000 keys per request); the records after.
+  for (let i = 0; i < gone.length; i += 1000) {
+    const batch = gone.slice(i, i + 1000);
+    await placesOf(t).deletePacks(batch);
+    const items: BatchItem[] = [];
+    for (const p of batch) {
+      const size = records.get(p.id);
+      if (size !== undefined) items.push({ key: [...K.pack(p.id)], stats: { storedBytes: -size } });
+      records.delete(p.id);
+      stats.packsDeleted++;
+      stats.diskBytesFreed += p.size;
     }
-    records.delete(id);
-    stats.packsDeleted++;
-    stats.diskBytesFreed += f.size;
+    await t.meta.applyMany(items);
+  }
+  // Uploads a crash left unfinished (S3 multipart): never visible, only their parts cost.
+  for (const { storage, upload } of await placesOf(t).pendingUploads()) {
+    if (upload.started >= since) continue;
+    await storage.store.abortUpload(upload);
+    stats.uploadsAborted++;
   }
   // Records of packs that are gone from disk (damage, or a crash mid-gc).
   for (const [id, size] of records) {
@@ -240,16 +275,17 @@ async function mark(
     users: new Map(),
     named: new Set(),
     unused: new Map(),
+    manifests: await listObjects(placesOf(t), "manifests/", ".bin"),
   };
-  for (const [fh, f] of await listDir(t.layout.manifests, ".bin")) {
-    const read = await readManifest(t.layout, fh);
+  for (const [fh, f] of out.manifests) {
+    const read = await readManifest(placesOf(t), fh, f.storage);
     if (!read) continue; // damaged: `arca verify` reports it
     for (const c of read.m.chunks) out.named.add(c.pack);
     let live = liveFiles.has(fh);
     if (!live) {
       const digest = digestOf(read.bytes);
       live = !records.has(fh) && f.mtime >= since && unusedBefore.get(fh)?.digest !== digest;
-      if (!live) out.unused.set(fh, { size: f.size, digest });
+      if (!live) out.unused.set(fh, { size: f.size, digest, storage: f.storage });
     }
     if (!live) continue;
     for (const c of read.m.chunks) {
@@ -265,10 +301,33 @@ async function mark(
 }
 
 /**
- * Deletes `path` if its bytes still have `digest`. Moved aside first, so a
- * version written meanwhile is put back, never lost.
+ * Deletes a manifest if its bytes still have `digest`. In a directory it is
+ * moved aside first, so a version written meanwhile is put back, never lost.
+ * S3 (RGW 16) has no conditional delete: the bytes are read and compared,
+ * then deleted; a rewrite in between is what gc's lease check rules out.
  */
-async function removeIfUnchanged(l: CacheLayout, path: string, digest: string): Promise<boolean> {
+async function removeIfUnchanged(
+  t: SweepTarget,
+  fh: string,
+  m: { digest: string; storage: string },
+): Promise<boolean> {
+  const store = placesOf(t).set.get(m.storage)?.store;
+  if (!store) return false;
+  const path = store.localPath?.(manifestKey(fh));
+  if (path === undefined) {
+    const bytes = await store.get(manifestKey(fh));
+    if (!bytes || digestOf(bytes) !== m.digest) return false;
+    await store.deleteMany([manifestKey(fh)]);
+    return true;
+  }
+  return await removeFileIfUnchanged(t.layout, path, m.digest);
+}
+
+async function removeFileIfUnchanged(
+  l: CacheLayout,
+  path: string,
+  digest: string,
+): Promise<boolean> {
   const aside = tmpName(l.tmp, ".gc");
   try {
     await Deno.rename(path, aside);
@@ -300,35 +359,48 @@ async function compactPack(
   users: Set<string>,
   entries: [Deno.KvKey, ChunkLocation, string][],
   now: number,
+  manifests: Map<string, DiskFile>,
 ): Promise<number | undefined> {
   const w = new PackWriter(t.layout);
   const moved = new Map<number, number>();
   try {
-    for (const [off, c] of [...offs].sort((a, b) => a[0] - b[0])) {
-      const bytes = await t.packs.read(id, off, c.clen);
-      if (crc32(bytes) !== c.crc) throw new RangeError(`pack ${id}: damaged chunk at ${off}`);
-      moved.set(off, await w.append(bytes));
+    // Live chunks stored back to back are read together: one ranged GET per
+    // stretch (of up to 8 MiB) when the pack is in S3, not one per chunk.
+    for (const run of stretches([...offs].sort((a, b) => a[0] - b[0]), 8 << 20)) {
+      const first = run[0][0];
+      const last = run[run.length - 1];
+      const all = await t.packs.read(id, first, last[0] + last[1].clen - first);
+      for (const [off, c] of run) {
+        const bytes = all.subarray(off - first, off - first + c.clen);
+        if (crc32(bytes) !== c.crc) throw new RangeError(`pack ${id}: damaged chunk at ${off}`);
+        moved.set(off, await w.append(bytes));
+      }
     }
   } catch {
     w.abort();
     return undefined;
   }
   const size = w.size;
-  await w.seal();
+  const storage = await placesOf(t).sealPack(w);
   await t.meta.applyMany([{
     key: [...K.pack(w.id)],
-    value: { size, createdAt: now },
+    value: packRecord({ id: w.id, size, storage }, now),
     stats: { storedBytes: size },
   }]);
   for (const fh of users) {
-    const read = await readManifest(t.layout, fh);
+    const at = manifests.get(fh)?.storage;
+    const read = await readManifest(placesOf(t), fh, at);
     if (!read) continue;
     const m = read.m;
     for (const c of m.chunks) {
       const to = c.pack === id ? moved.get(c.offset) : undefined;
       if (to !== undefined) (c.pack = w.id, c.offset = to);
     }
-    await writeFileAtomic(t.layout.tmp, manifestPath(t.layout, fh), encodeManifest(m));
+    // Rewritten where it is: its NAR file record names that storage.
+    const bytes = encodeManifest(m);
+    const store = at === undefined ? undefined : placesOf(t).set.get(at)?.store;
+    if (store) await store.put(manifestKey(fh), bytes);
+    else await placesOf(t).putManifest(fh, bytes);
   }
   await t.meta.applyMany(entries.map(([key, loc, vs]) => ({
     key,
@@ -336,4 +408,27 @@ async function compactPack(
     value: { ...loc, pack: w.id, offset: moved.get(loc.offset)! },
   })));
   return size;
+}
+
+/** Chunks (by offset, sorted) grouped into stretches stored back to back, each up to `max` bytes. */
+export function stretches<T extends { clen: number }>(
+  chunks: [number, T][],
+  max: number,
+): [number, T][][] {
+  const out: [number, T][][] = [];
+  let cur: [number, T][] = [];
+  let end = -1;
+  let len = 0;
+  for (const c of chunks) {
+    if (cur.length && (c[0] !== end || len + c[1].clen > max)) {
+      out.push(cur);
+      cur = [];
+      len = 0;
+    }
+    cur.push(c);
+    end = c[0] + c[1].clen;
+    len += c[1].clen;
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }

@@ -4,7 +4,15 @@
  * (a running `serve` while `import` works) never see half an import.
  */
 import { K, type RunKind, STAT_NAMES, type StatName } from "./keys.ts";
-import type { AuditEvent, ChunkLocation, Lease, NarFileRecord, NarRecord } from "./records.ts";
+import type {
+  AuditEvent,
+  ChunkLocation,
+  Lease,
+  NarFileRecord,
+  NarRecord,
+  PackPlaced,
+  PackRecord,
+} from "./records.ts";
 
 export type Stats = Record<StatName, number>;
 
@@ -26,7 +34,14 @@ export interface NarFileCommit {
   narFile: NarFileRecord;
   newChunks: number;
   storedBytes: number;
-  pack?: { id: string; size: number };
+  pack?: PackPlaced;
+}
+
+/** The KV record of a pack just sealed (the cache directory's packs name no storage). */
+export function packRecord(p: PackPlaced, createdAt: number): PackRecord {
+  return p.storage && p.storage !== "local"
+    ? { size: p.size, createdAt, storage: p.storage }
+    : { size: p.size, createdAt };
 }
 
 /** A path to publish; its NAR file must already be committed. */
@@ -55,6 +70,10 @@ export class MetaStore {
 
   async getNarFile(fileHash32: string): Promise<NarFileRecord | undefined> {
     return (await this.kv.get<NarFileRecord>(K.narfile(fileHash32))).value ?? undefined;
+  }
+
+  async getPack(packId: string): Promise<PackRecord | undefined> {
+    return (await this.kv.get<PackRecord>(K.pack(packId))).value ?? undefined;
   }
 
   /** Looks chunks up in batches of 10 (the `getMany` limit), all batches at once. */
@@ -99,7 +118,7 @@ export class MetaStore {
       }
       if (c.newChunks > 0) op.sum(K.stat("chunks"), BigInt(c.newChunks));
       if (c.storedBytes > 0) op.sum(K.stat("storedBytes"), BigInt(c.storedBytes));
-      if (c.pack) op.set(K.pack(c.pack.id), { size: c.pack.size, createdAt: now });
+      if (c.pack) op.set(K.pack(c.pack.id), packRecord(c.pack, now));
       if ((await whileLocked(() => op.commit())).ok) return;
     }
     throw new Error(`KV commit of NAR file ${c.fileHash32} kept conflicting`);
@@ -156,7 +175,7 @@ export class MetaStore {
    */
   async commitImports(
     items: { file: NarFileCommit; path: PathCommit }[],
-    pack?: { id: string; size: number },
+    pack?: PackPlaced,
   ): Promise<CommitPathResult[]> {
     const out: CommitPathResult[] = [];
     let packDone = !pack;
@@ -180,7 +199,7 @@ export class MetaStore {
   /** One atomic commit for a group; undefined when a check failed (nothing changed). */
   async #commitGroup(
     group: { file: NarFileCommit; path: PathCommit }[],
-    pack?: { id: string; size: number },
+    pack?: PackPlaced,
   ): Promise<CommitPathResult[] | undefined> {
     const removals = await this.kv.get(K.removals);
     const hashParts = group.map((g) => g.path.hashPart);
@@ -229,7 +248,7 @@ export class MetaStore {
       op.set(K.change(now, path.hashPart), "add");
       op.set(K.audit(now, crypto.randomUUID()), path.audit);
     }
-    if (pack) op.set(K.pack(pack.id), { size: pack.size, createdAt: Date.now() });
+    if (pack) op.set(K.pack(pack.id), packRecord(pack, Date.now()));
     op.sum(K.stat("paths"), BigInt(group.length)).sum(K.stat("narBytes"), BigInt(narBytes));
     if (fileBytes > 0) op.sum(K.stat("fileBytes"), BigInt(fileBytes));
     if (chunks > 0) op.sum(K.stat("chunks"), BigInt(chunks));

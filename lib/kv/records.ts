@@ -30,6 +30,23 @@ export interface NarFileRecord {
   narSize: number;
   chunks: number;
   createdAt: number;
+  /** The storage holding its manifest; absent: the cache directory ("local"). */
+  manifestAt?: string;
+}
+
+/** One pack: its size and where it went; `storage` absent means the cache directory. */
+export interface PackRecord {
+  size: number;
+  createdAt: number;
+  storage?: string;
+}
+
+/** A sealed pack about to be recorded with the NAR files whose chunks it holds. */
+export interface PackPlaced {
+  id: string;
+  size: number;
+  /** Storage name; absent or "local": the cache directory. */
+  storage?: string;
 }
 
 export interface ChunkLocation {

@@ -194,9 +194,9 @@ async function serveNar(
 
   // Every chunk was checked to be on disk and intact by openNar, so the 200
   // that starts here runs to its end.
-  let files: FileBody;
+  let files: FileBody | ReadableStream<Uint8Array>;
   try {
-    files = body.body(start, end);
+    files = body.open ? await body.open(start, end) : body.body(start, end);
   } catch {
     return notFound();
   }

@@ -22,8 +22,8 @@ import { encodeHex } from "../encoding/hex.ts";
 import { formatHash, type Hash } from "../hash/mod.ts";
 import type { PathMeta } from "../narinfo/path_meta.ts";
 import { parseStorePathBase } from "../store_path/mod.ts";
-import { type CacheLayout, manifestPath } from "../blob/cache_layout.ts";
-import { writeFileAtomic } from "../blob/atomic_file.ts";
+import type { CacheLayout } from "../blob/cache_layout.ts";
+import type { PackPlaces } from "./pack_places.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
 import { PackWriter } from "../blob/pack_writer.ts";
 import type { MetaStore, NarFileCommit, PathCommit } from "../kv/meta_store.ts";
@@ -50,6 +50,7 @@ export interface BatchDeps {
   layout: CacheLayout;
   meta: MetaStore;
   packs: PackReader;
+  places: PackPlaces;
 }
 
 /** How one path ended: imported or already there, or why not. */
@@ -153,7 +154,13 @@ async function run(
       try {
         const started = await ingestStart(
           nar(meta),
-          { ...deps, pack: batch.pack, fresh: batch.fresh, lookup },
+          {
+            ...deps,
+            pack: batch.pack,
+            fresh: batch.fresh,
+            lookup,
+            resolve: deps.places.localOnly ? undefined : (ids) => deps.places.resolve(ids),
+          },
           { compression: opts.compression, level: opts.level, onProgress: opts.onProgress },
         );
         rest = started.rest;
@@ -227,29 +234,29 @@ async function commitItems(
   opts: ImportOptions,
 ): Promise<(ImportResult | Error)[]> {
   const packSize = pack.size;
-  const sealed = await pack.seal();
+  const storage = await deps.places.sealPack(pack);
   const files = new Map<string, Pending>();
   for (const it of items) files.set(encodeNix32(it.res.fileHash), it);
   const names = [...files.keys()];
   const have = await Promise.all(names.map((f) => deps.meta.getNarFile(f)));
   const toWrite = names.filter((_, i) => !have[i]);
+  const manifestAt = new Map<string, string>();
   for (let i = 0; i < toWrite.length; i += MANIFEST_WRITERS) {
     await Promise.all(
-      toWrite.slice(i, i + MANIFEST_WRITERS).map((f) =>
-        writeFileAtomic(
-          deps.layout.tmp,
-          manifestPath(deps.layout, f),
-          files.get(f)!.res.manifest.encode(),
+      toWrite.slice(i, i + MANIFEST_WRITERS).map(async (f) =>
+        manifestAt.set(
+          f,
+          await deps.places.putManifest(f, files.get(f)!.res.manifest.encode(), storage),
         )
       ),
     );
   }
   await deps.meta.putChunks(opts.compression, items.flatMap((it) => it.res.newChunks));
   const now = Date.now();
-  const prepared = items.map((it) => prepare(it, opts, now));
+  const prepared = items.map((it) => prepare(it, opts, now, manifestAt));
   const commits = await deps.meta.commitImports(
     prepared.map((p) => ({ file: p.file, path: p.path })),
-    sealed ? { id: pack.id, size: packSize } : undefined,
+    storage !== undefined ? { id: pack.id, size: packSize, storage } : undefined,
   );
   const out: (ImportResult | Error)[] = [];
   for (const [i, c] of commits.entries()) {
@@ -275,7 +282,12 @@ async function commitItems(
 }
 
 /** The narinfo (signed) and the KV records of one stored path. */
-function prepare(it: Pending, opts: ImportOptions, now: number) {
+function prepare(
+  it: Pending,
+  opts: ImportOptions,
+  now: number,
+  manifestAt: Map<string, string>,
+) {
   const { meta, res } = it;
   const narHash: Hash = { algo: "sha256", digest: res.narHash };
   const fileHash32 = encodeNix32(res.fileHash);
@@ -298,6 +310,9 @@ function prepare(it: Pending, opts: ImportOptions, now: number) {
       narSize: res.narSize,
       chunks: res.manifest.count,
       createdAt: now,
+      ...(manifestAt.get(fileHash32) !== undefined && manifestAt.get(fileHash32) !== "local"
+        ? { manifestAt: manifestAt.get(fileHash32) }
+        : {}),
     },
     newChunks: res.newChunks.length,
     storedBytes: res.newBytes,

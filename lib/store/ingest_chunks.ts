@@ -45,6 +45,8 @@ export interface IngestDeps {
   fresh?: Map<string, BatchChunk>;
   /** Finds stored chunks instead of `meta.lookupChunks` (batched imports into an empty index). */
   lookup?: (ids: Uint8Array[]) => (ChunkLocation | undefined)[];
+  /** Learns where packs are before `packs.isLocal` is asked (storages other than the cache dir). */
+  resolve?: (packIds: string[]) => Promise<void>;
 }
 
 /**
@@ -165,6 +167,10 @@ export async function ingestStart(
     // Only the place is remembered, not the bytes: memory stays flat.
     slot.bytes = undefined;
     if (slot.elsewhere) slot.loc = await slot.elsewhere;
+    // Stored in a remote pack: compressed again here (deterministic) instead
+    // of downloaded; reused if the bytes are the stored ones, else stored anew.
+    const r = slot.remote;
+    if (r && stored.length === r.clen && crc32(stored) === r.crc) slot.loc = r;
     if (!slot.loc) {
       const offset = await pack.append(stored);
       slot.loc = {
@@ -195,6 +201,9 @@ export async function ingestStart(
       : deps.meta
       ? await deps.meta.lookupChunks(opts.compression, ids)
       : [];
+    if (deps.resolve) {
+      await deps.resolve([...new Set(known.flatMap((l) => l ? [l.pack] : []))]);
+    }
     const slots: Slot[] = [];
     const toCompress: Uint8Array[] = [];
     const waiting: Slot[] = [];
@@ -211,8 +220,17 @@ export async function ingestStart(
       } else {
         const inBatch = batchFresh?.get(key);
         const loc = known[i];
-        const intact = !inBatch && loc && deps.packs && readStored(deps.packs, loc) !== undefined;
-        if (inBatch) {
+        const remote = !inBatch && loc && deps.packs && !deps.packs.isLocal(loc.pack);
+        const intact = !inBatch && !remote && loc && deps.packs &&
+          readStored(deps.packs, loc) !== undefined;
+        if (remote) {
+          // Not in `fresh`: a repeat is looked up (and compressed) again, as
+          // the first copy may not be in this NAR's pack.
+          slot = new Slot(id, chunks[i].length);
+          slot.remote = loc;
+          toCompress.push(chunks[i]);
+          waiting.push(slot);
+        } else if (inBatch) {
           // Stored by an earlier NAR of this batch, in the unsealed pack: its
           // bytes are made again for FileHash (compression is deterministic).
           slot = new Slot(id, inBatch.ulen);
@@ -316,6 +334,8 @@ class Slot {
   loc: ChunkLocation | undefined = undefined;
   /** Where a chunk stored before this run is (its bytes are read again when settled). */
   stored: ChunkLocation | undefined = undefined;
+  /** Where a chunk is stored in a remote pack: reused if compressing it gives the same bytes. */
+  remote: ChunkLocation | undefined = undefined;
   /** The first slot of this NAR with the same chunk (its bytes are read back when settled). */
   copyOf: Slot | undefined = undefined;
   /** Where another NAR of the batch stores this chunk (undefined: store it here). */

@@ -58,7 +58,8 @@ export async function ingestFetched(
         // Held here already (read for the caller): reference it.
         const [known] = deps.meta ? await deps.meta.lookupChunks(opts.compression, [c.id]) : [];
         const b = known &&
-          deps.packs?.readIntoSync(known.pack, known.offset, new Uint8Array(known.clen));
+          await deps.packs?.readInto(known.pack, known.offset, new Uint8Array(known.clen))
+            .catch(() => undefined);
         if (known && b && crc32(b) === known.crc) [loc, bytes] = [known, b];
       }
       if (!loc || !bytes) {

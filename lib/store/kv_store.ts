@@ -14,16 +14,20 @@ import { encodeNix32 } from "../encoding/mod.ts";
 import type { Hash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
 import { parseStorePath, parseStorePathBase } from "../store_path/mod.ts";
-import { type CacheLayout, manifestPath } from "../blob/cache_layout.ts";
-import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
+import type { CacheLayout } from "../blob/cache_layout.ts";
+import { prepareDirs } from "../blob/atomic_file.ts";
 import { PackReader } from "../blob/pack_reader.ts";
+import { FsBlobStore } from "../blob/fs_blob_store.ts";
+import type { StorageSet } from "../blob/storage_set.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
 import { closeIngest, ingestChunks, type IngestResult } from "./ingest_chunks.ts";
 import { type FetchedChunk, ingestFetched } from "./ingest_fetched.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
-import { extentParts, narExtents, packEnds } from "./nar_extents.ts";
+import { type Extent, extentParts, narExtents, packEnds } from "./nar_extents.ts";
+import { extentStream } from "./extent_stream.ts";
+import { LOCAL, PackPlaces } from "./pack_places.ts";
 import { FileBody } from "../blob/file_body.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
@@ -35,6 +39,7 @@ import {
   NarFileGoneError,
   type PathMeta,
   type PublishOptions,
+  type StorageStatus,
   type Store,
   type StoredNar,
   type StoreNarOptions,
@@ -80,12 +85,25 @@ export class KvStore implements Store {
     readonly layout: CacheLayout,
     readonly meta: MetaStore,
     readonly packs: PackReader,
+    /** Where packs and manifests are: the cache dir, or the configured storages. */
+    readonly places: PackPlaces,
   ) {}
 
-  static async open(layout: CacheLayout): Promise<KvStore> {
+  /**
+   * Opens the cache at `layout`. `storages` are where new packs and
+   * manifests go (default: the cache dir alone, named "local"); the cache
+   * dir stays readable in any case.
+   */
+  static async open(layout: CacheLayout, opts: { storages?: StorageSet } = {}): Promise<KvStore> {
     await prepareDirs([layout.root, layout.packs, layout.manifests, layout.logs], layout.tmp);
+    const set = opts.storages ?? PackPlaces.localSet(layout);
+    for (const e of set.all()) {
+      if (e.name !== LOCAL && e.store instanceof FsBlobStore) await e.store.prepare();
+    }
     const meta = await MetaStore.open(layout.db);
-    return new KvStore(layout, meta, new PackReader(layout));
+    const places = await PackPlaces.open(set, meta);
+    const packs = places.localOnly ? new PackReader(layout) : new PackReader(layout, places);
+    return new KvStore(layout, meta, packs, places);
   }
 
   async getNarinfo(hashPart: string): Promise<NarInfo | undefined> {
@@ -104,7 +122,7 @@ export class KvStore implements Store {
   storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
     return this.#leased(async () =>
       await this.#finishStore(
-        await ingestChunks(nar, { layout: this.layout, meta: this.meta, packs: this.packs }, opts),
+        await ingestChunks(nar, this.ingestDeps(), opts),
         opts,
       )
     );
@@ -121,11 +139,7 @@ export class KvStore implements Store {
   ): Promise<StoredNar> {
     return this.#leased(async () =>
       await this.#finishStore(
-        await ingestFetched(
-          chunks,
-          { layout: this.layout, meta: this.meta, packs: this.packs },
-          opts,
-        ),
+        await ingestFetched(chunks, this.ingestDeps(), opts),
         opts,
       )
     );
@@ -146,20 +160,18 @@ export class KvStore implements Store {
     const narHash = { algo: "sha256" as const, digest: res.narHash };
     if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const packSize = res.pack.size;
-    const sealed = await res.pack.seal();
+    const storage = await this.places.sealPack(res.pack);
     const fileHash32 = encodeNix32(res.fileHash);
+    let manifestAt: string | undefined;
     if (!(await this.meta.getNarFile(fileHash32))) {
-      await writeFileAtomic(
-        this.layout.tmp,
-        manifestPath(this.layout, fileHash32),
-        res.manifest.encode(),
-      );
+      manifestAt = await this.places.putManifest(fileHash32, res.manifest.encode(), storage);
     }
     await this.meta.putChunks(opts.compression, res.newChunks);
     return await recordStoredNar(this.meta, res, opts.compression, {
       newChunks: res.newChunks.length,
       storedBytes: packSize,
-      pack: sealed ? { id: res.pack.id, size: packSize } : undefined,
+      pack: storage !== undefined ? { id: res.pack.id, size: packSize, storage } : undefined,
+      manifestAt,
     });
   }
 
@@ -195,6 +207,21 @@ export class KvStore implements Store {
     return { status: "imported", narinfo: info, storedBytes: stored.storedBytes };
   }
 
+  /** What the import pipeline needs to find, read and store chunks in this cache. */
+  ingestDeps(): {
+    layout: CacheLayout;
+    meta: MetaStore;
+    packs: PackReader;
+    resolve?: (ids: string[]) => Promise<void>;
+  } {
+    return {
+      layout: this.layout,
+      meta: this.meta,
+      packs: this.packs,
+      resolve: this.places.localOnly ? undefined : (ids) => this.places.resolve(ids),
+    };
+  }
+
   async openNar(name: string): Promise<NarBody | undefined> {
     const parsed = parseNarFileName(name);
     if (!parsed) return undefined;
@@ -214,17 +241,55 @@ export class KvStore implements Store {
     }
     if (!opened) return undefined;
     const { rec, m } = opened;
+    const extents = narExtents(m);
+    const local = extents.every((e) => this.packs.isLocal(e.pack));
+    // No crc32 here: #openChecked checked every chunk within REVERIFY_MS (and
+    // the packs' lengths just now), and Nix checks the NarHash of what it gets.
+    const body = (start: number, end: number) => {
+      if (!local) throw new RangeError(`nar/${fh} is not in local files`);
+      return new FileBody(
+        extentParts(this.layout, extents, start, end, (p) => this.places.pathOf(p)!),
+        (msg) => this.quarantine(fh, msg).then(() => {}),
+      );
+    };
     return {
       size: rec.fileSize,
       compression: rec.compression,
-      // No crc32 here: #openChecked checked every chunk within REVERIFY_MS (and
-      // the packs' lengths just now), and Nix checks the NarHash of what it gets.
-      body: (start, end) =>
-        new FileBody(
-          extentParts(this.layout, narExtents(m), start, end),
-          (msg) => this.quarantine(fh, msg).then(() => {}),
-        ),
+      body,
+      open: local
+        ? (start, end) => Promise.resolve(body(start, end))
+        : (start, end) => this.#remoteBody(fh, extents, start, end),
     };
+  }
+
+  /**
+   * A NAR with packs in a remote store: one ranged read per extent. A store
+   * that fails before the first byte makes it a 404 (logged, the paths stay:
+   * a store that is down is not damage); after it, the stream errors.
+   */
+  async #remoteBody(
+    fh: string,
+    extents: readonly Extent[],
+    start: number,
+    end: number,
+  ): Promise<ReadableStream<Uint8Array>> {
+    const opens = [];
+    let at = 0;
+    for (const e of extents) {
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + e.length);
+      if (from < to) {
+        const off = e.offset + from - at;
+        opens.push(() => this.places.read(e.pack, off, to - from));
+      }
+      at += e.length;
+    }
+    try {
+      return await extentStream(opens);
+    } catch (err) {
+      console.error(`arca: nar/${fh}: cannot be read now: ${(err as Error).message}`);
+      throw err;
+    }
   }
 
   #lastProblem = "";
@@ -241,7 +306,14 @@ export class KvStore implements Store {
       if (this.#files.size > FILE_CACHE) this.#files.delete(this.#files.keys().next().value!);
     }
     if (rec.compression !== compression) return undefined;
-    const m = await this.#manifest(fh);
+    let m: Manifest | undefined;
+    try {
+      m = await this.#manifest(fh, rec.manifestAt);
+    } catch (e) {
+      // Its storage failed: not damage. A 404 now, served again once it is back.
+      console.error(`arca: nar/${fh}: cannot be read now: ${(e as Error).message}`);
+      return undefined;
+    }
     if (!m) {
       this.#lastProblem = "manifest is missing or damaged";
       return "damaged";
@@ -269,8 +341,12 @@ export class KvStore implements Store {
   async #check(m: Manifest): Promise<string | undefined> {
     // One buffer for the whole check: a NAR of any size costs the same memory.
     let buf = new Uint8Array(RUN_BYTES * 2);
+    await this.places.resolve(packEnds(m).keys());
     for (const run of runs(m, 0, Infinity)) {
       const first = m.chunks[run.i];
+      // A remote pack is not read twice: the store checks each range it serves
+      // (length), and the NarHash check by Nix does the rest.
+      if (!this.packs.isLocal(first.pack)) continue;
       if ((this.packs.size(first.pack)) < first.offset + run.len) {
         return `pack ${first.pack} is missing or shorter than ${first.offset + run.len}`;
       }
@@ -291,6 +367,7 @@ export class KvStore implements Store {
   /** Returns which pack is missing or too short for a NAR's chunks, or undefined. */
   #checkLengths(m: Manifest): string | undefined {
     for (const [pack, end] of packEnds(m)) {
+      if (!this.packs.isLocal(pack)) continue;
       if ((this.packs.size(pack)) < end) {
         return `pack ${pack} is missing or shorter than ${end}`;
       }
@@ -298,12 +375,15 @@ export class KvStore implements Store {
     return undefined;
   }
 
-  async #manifest(fileHash32: string): Promise<Manifest | undefined> {
+  async #manifest(fileHash32: string, at?: string): Promise<Manifest | undefined> {
     const hit = this.#manifests.get(fileHash32);
     if (hit) return hit;
+    // A storage that fails rejects here (the caller tells that from damage).
+    const bytes = await this.places.getManifest(fileHash32, at);
+    if (!bytes) return undefined;
     let m: Manifest;
     try {
-      m = decodeManifest(await Deno.readFile(manifestPath(this.layout, fileHash32)));
+      m = decodeManifest(bytes);
     } catch {
       return undefined;
     }
@@ -344,7 +424,31 @@ export class KvStore implements Store {
 
   async status(): Promise<StoreStatus> {
     const s = await this.meta.stats();
-    return { backend: "kv", ...s };
+    if (this.places.localOnly) return { backend: "kv", ...s };
+    return { backend: "kv", ...s, storages: await this.storageStatus() };
+  }
+
+  /** Bytes and packs per storage, from the pack records (the truth gc keeps). */
+  async storageStatus(): Promise<StorageStatus[]> {
+    const by = new Map<string, { bytes: number; packs: number }>();
+    for await (const [, rec] of this.meta.scan<{ size: number; storage?: string }>(["pack"])) {
+      const name = rec.storage ?? LOCAL;
+      const u = by.get(name) ?? { bytes: 0, packs: 0 };
+      u.bytes += rec.size;
+      u.packs++;
+      by.set(name, u);
+    }
+    const set = this.places.set;
+    return set.all().map((e) => ({
+      name: e.name,
+      kind: e.store.kind,
+      where: e.store.where,
+      bytes: by.get(e.name)?.bytes ?? 0,
+      packs: by.get(e.name)?.packs ?? 0,
+      maxBytes: e.maxBytes,
+      writable: set.writable.includes(e),
+      ...(set.skipped(e.name) ? { skipped: set.skipped(e.name) } : {}),
+    }));
   }
 
   changes(ms: number): AsyncIterable<{ ms: number; hashPart: string; op: string }> {

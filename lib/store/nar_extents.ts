@@ -59,6 +59,8 @@ export function extentParts(
   extents: readonly Extent[],
   start: number,
   end: number,
+  /** The file of a pack, when packs are not all under `layout.packs` (several storages). */
+  pathOf: (packId: string) => string = (p) => packPath(layout, p),
 ): FilePart[] {
   const parts: FilePart[] = [];
   let at = 0;
@@ -68,7 +70,7 @@ export function extentParts(
     const to = Math.min(end, at + e.length);
     if (from < to) {
       parts.push({
-        path: packPath(layout, e.pack),
+        path: pathOf(e.pack),
         offset: e.offset + from - at,
         length: to - from,
       });

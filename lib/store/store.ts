@@ -60,6 +60,24 @@ export interface StoreStatus {
   fileBytes: number;
   storedBytes: number;
   chunks: number;
+  /** Usage per storage, when the cache has storages besides its own directory. */
+  storages?: StorageStatus[];
+}
+
+/** One storage of a cache as `status` shows it. */
+export interface StorageStatus {
+  name: string;
+  kind: "local" | "s3" | "memory";
+  /** A path or `s3://bucket/prefix`. */
+  where: string;
+  /** Bytes of the packs it holds (pack records). */
+  bytes: number;
+  packs: number;
+  maxBytes?: number;
+  /** New packs may go there (it is in the cache's `storages`). */
+  writable: boolean;
+  /** Why writes skip it now (full, or its last error). */
+  skipped?: string;
 }
 
 /** A NAR file ready to be served: everything it needs was checked to exist. */
@@ -68,9 +86,16 @@ export interface NarBody {
   compression: Compression;
   /**
    * Bytes [start, end) of the file as parts of files on disk, opened now
-   * (throws if one is gone). Sending it fails on damaged data.
+   * (throws if one is gone, or if the NAR's packs are not all local files:
+   * use `open`). Sending it fails on damaged data.
    */
   body(start: number, end: number): FileBody;
+  /**
+   * The same bytes from wherever they are: a `FileBody` when local, else (S3)
+   * a stream that resolves once its first bytes can be read (rejects
+   * otherwise) and errors if the store fails midway. Absent: use `body`.
+   */
+  open?(start: number, end: number): Promise<FileBody | ReadableStream<Uint8Array>>;
 }
 
 export interface Store {

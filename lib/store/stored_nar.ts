@@ -2,6 +2,7 @@
 import { encodeNix32 } from "../encoding/mod.ts";
 import { formatHash, type Hash, parseHash } from "../hash/mod.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
+import type { PackPlaced } from "../kv/records.ts";
 import type { Compression } from "../compress/mod.ts";
 import type { IngestResult } from "./ingest_chunks.ts";
 import type { StoredNar } from "./store.ts";
@@ -29,7 +30,7 @@ export async function recordStoredNar(
   meta: MetaStore,
   res: IngestResult,
   compression: Compression,
-  added: { newChunks: number; storedBytes: number; pack?: { id: string; size: number } },
+  added: { newChunks: number; storedBytes: number; pack?: PackPlaced; manifestAt?: string },
 ): Promise<StoredNar> {
   const narHash: Hash = { algo: "sha256", digest: res.narHash };
   const fileHash32 = encodeNix32(res.fileHash);
@@ -43,8 +44,11 @@ export async function recordStoredNar(
       narSize: res.narSize,
       chunks: res.manifest.count,
       createdAt: Date.now(),
+      ...(added.manifestAt && added.manifestAt !== "local" ? { manifestAt: added.manifestAt } : {}),
     },
-    ...added,
+    newChunks: added.newChunks,
+    storedBytes: added.storedBytes,
+    pack: added.pack,
   });
   return {
     narHash,

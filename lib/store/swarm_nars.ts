@@ -9,7 +9,6 @@
 import { crc32 } from "node:zlib";
 import { encodeNix32 } from "../encoding/mod.ts";
 import { type Compression, decompressChunk } from "../compress/mod.ts";
-import { manifestPath } from "../blob/cache_layout.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import type { KvStore } from "./kv_store.ts";
 import { MissingReferencesError } from "./store.ts";
@@ -56,7 +55,9 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
     if (!fh || !rec) return undefined;
     let m: Manifest;
     try {
-      m = decodeManifest(await Deno.readFile(manifestPath(store.layout, fh)));
+      const bytes = await store.places.getManifest(fh, rec.manifestAt);
+      if (!bytes) return undefined;
+      m = decodeManifest(bytes);
     } catch {
       return undefined;
     }
@@ -73,11 +74,14 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
     if (cache.size > 64) cache.delete(cache.keys().next().value!);
     return out;
   };
-  // Synchronous reads, as the HTTP path's: from the page cache that is a copy, and an
-  // async read costs a thread hand-off per chunk.
-  const read = (loc: { pack: string; offset: number; clen: number; crc: number }) => {
+  // Local packs are read synchronously, as the HTTP path reads them: from the page cache that
+  // is a copy, and an async read costs a thread hand-off per chunk. Others (S3) take a ranged GET.
+  const read = async (loc: { pack: string; offset: number; clen: number; crc: number }) => {
     try {
-      const b = store.packs.readIntoSync(loc.pack, loc.offset, new Uint8Array(loc.clen));
+      const buf = new Uint8Array(loc.clen);
+      const b = store.packs.isLocal(loc.pack)
+        ? store.packs.readIntoSync(loc.pack, loc.offset, buf)
+        : await store.packs.readInto(loc.pack, loc.offset, buf);
       return b.length === loc.clen && crc32(b) === loc.crc ? b : undefined;
     } catch {
       return undefined;
@@ -90,14 +94,14 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
     },
     async chunk(narHash: Uint8Array, index: number): Promise<Uint8Array | undefined> {
       const c = (await manifestOf(narHash))?.m.chunks[index];
-      return c && read(c);
+      return c && await read(c);
     },
     async has(ids: Uint8Array[]): Promise<boolean[]> {
       return (await store.meta.lookupChunks(opts.compression, ids)).map((l) => l !== undefined);
     },
     async localChunk(id: Uint8Array): Promise<Uint8Array | undefined> {
       const [loc] = await store.meta.lookupChunks(opts.compression, [id]);
-      const b = loc && read(loc);
+      const b = loc && await read(loc);
       return b && decompressChunk(b, opts.compression);
     },
     async save(
