@@ -31,7 +31,9 @@ Each segment's narinfos are replicated between its members: only paths that
 belong to the segment (import --segment, or its filter) are offered, and a
 narinfo from a peer is accepted only with a valid signature by one of the
 segment's trusted_public_keys. With --also-serve the substituter runs in the
-same process and serves peers' narinfos too (their NARs come in part 2).
+same process and serves peers' paths too: their NARs are fetched from peers
+chunk by chunk over the links, every chunk and the whole NAR checked before
+Nix gets the last byte, and kept in this cache.
 
 Runs until SIGINT or SIGTERM.
 

@@ -136,11 +136,14 @@ Deno.test({
         { deps: { v1 } },
       );
       const q = await buildPath("fetch-q", "head -c 20000000 /dev/urandom > $out", env);
+      const twin = await buildPath("fetch-twin", "head -c 30000000 /dev/urandom > $out", env);
       const r = await buildPath("fetch-r", "head -c 8000000 /dev/urandom > $out", env);
       const s = await buildPath("fetch-s", "head -c 8000000 /dev/urandom > $out", env);
       const sLie = await buildPath("fetch-s-lie", "head -c 8000000 /dev/urandom > $out", env);
       const info = new Map<string, PathInfo>();
-      for (const p of [lib, app, big, v1, v2, q, r, s]) info.set(p, await pathInfo(p, env));
+      for (const p of [lib, app, big, v1, v2, q, r, s, twin]) {
+        info.set(p, await pathInfo(p, env));
+      }
       const dumps: Record<string, string> = {};
       for (const [name, p] of Object.entries({ q, r, s, sLie })) {
         dumps[name] = `${tmp.path}/${name}.nar`;
@@ -148,14 +151,14 @@ Deno.test({
       }
 
       await arcaOn(A, ["import-closure", app]);
-      await arcaOn(A, ["import", big, v1, v2]);
+      await arcaOn(A, ["import", big, v1, v2, twin]);
       await arcaOn(B, ["import", big, q]);
       // The client's closure must come over the network: it leaves the local store.
       await deleteStorePaths([app, lib], env);
 
       for (const n of nodes) startNode(n);
       await until("C knows every path", async () => {
-        for (const p of [lib, app, big, v1, v2, q]) {
+        for (const p of [lib, app, big, v1, v2, q, twin]) {
           if (await narinfoStatus(C, hashOf(p)) !== "200") return false;
         }
         return true;
@@ -211,6 +214,28 @@ Deno.test({
       assert.equal(bigSum.split(" ")[0], hexOf(info.get(big)!.narHash), "big, byte-exact");
       assert.match(C.out, /link with [0-9a-f]{16} closed/);
       startNode(A);
+
+      // 2b. Two clients ask for the same NAR at once: one transfer, fetched once.
+      const fetchedSoFar = async () =>
+        JSON.parse(await arcaOn(C, ["status", "--json"])).swarm.fetch.fetchedBytes as number;
+      await new Promise((r) => setTimeout(r, 5_500)); // the status record is rewritten every 5 s
+      const before = await fetchedSoFar();
+      const twinUrl = await url(twin);
+      const both = await Promise.all([
+        curl(twinUrl, `${tmp.path}/twin1.out`, "20M"),
+        curl(twinUrl, `${tmp.path}/twin2.out`),
+      ]);
+      for (const [k, res] of both.entries()) {
+        assert.equal(res.stdout, `200 ${info.get(twin)!.narSize}`);
+        const sum = await runOk("sha256sum", [`${tmp.path}/twin${k + 1}.out`]);
+        assert.equal(sum.split(" ")[0], hexOf(info.get(twin)!.narHash), `client ${k + 1}`);
+      }
+      await new Promise((r) => setTimeout(r, 5_500));
+      const once = (await fetchedSoFar()) - before;
+      assert.ok(
+        once < 1.2 * info.get(twin)!.narSize,
+        `fetched ${once} bytes for two downloads of ${info.get(twin)!.narSize}`,
+      );
 
       // 3. A bad member M, linked to C, says it holds q (B does too), r and s (nobody else).
       const cKey = keyPairFromPrivate(decodeBase64(

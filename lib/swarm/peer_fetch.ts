@@ -177,8 +177,11 @@ export class PeerFetcher {
       t = undefined;
     }
     let reader: Cursor;
-    if (t) reader = t.join();
-    else {
+    if (t) {
+      reader = t.join();
+      // It may still be finding its chunk list.
+      if (!(await t.start())) return undefined;
+    } else {
       const fresh = t = new Transfer(this, entry, backers);
       this.#transfers.set(id, fresh);
       this.stats.transfers++;
@@ -285,8 +288,17 @@ class Transfer {
     this.#pump();
   }
 
-  /** Finds the chunk list; false when the NAR is neither here nor at any linked holder. */
-  async start(): Promise<boolean> {
+  #started: Promise<boolean> | undefined;
+
+  /**
+   * Finds the chunk list (once: readers that join later wait for the same
+   * answer); false when the NAR is neither here nor at any linked holder.
+   */
+  start(): Promise<boolean> {
+    return this.#started ??= this.#start();
+  }
+
+  async #start(): Promise<boolean> {
     const local = await this.f.opts.nars.manifest(this.entry.narHash);
     const here = local !== undefined && local.narSize === this.entry.narSize;
     if (here) {
