@@ -79,7 +79,12 @@ export class Link {
       await new Promise<void>((r) => this.#waiters.push(r));
     }
     if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
-    const out = this.#seal(parts);
+    await this.#write(this.#seal(parts));
+  }
+
+  /** Queues sealed frames for the socket, in order; resolves once written. */
+  async #write(out: Uint8Array): Promise<void> {
+    if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
     const size = out.length;
     this.#queued += size;
     const write = this.#tail.then(async () => {
@@ -100,6 +105,21 @@ export class Link {
       this.close(`write failed: ${(e as Error).message}`);
       throw e instanceof LinkClosedError ? e : new LinkClosedError(`link write failed`);
     }
+  }
+
+  /** Several small messages, sealed together and written at once. */
+  sendMany(ms: readonly Message[]): Promise<void> {
+    if (ms.length === 1) return this.send(ms[0]);
+    const sealed = ms.map((m) => this.#seal([encodeMessage(m)]));
+    let n = 0;
+    for (const b of sealed) n += b.length;
+    const out = new Uint8Array(n);
+    let o = 0;
+    for (const b of sealed) {
+      out.set(b, o);
+      o += b.length;
+    }
+    return this.#write(out);
   }
 
   /** The frames of a message, encrypted into one buffer (no copy of the plaintext first). */

@@ -51,6 +51,8 @@ export interface FetchPeer {
   name: string;
   key: Uint8Array;
   send(m: Message): Promise<void>;
+  /** Several messages in one write. */
+  sendMany(ms: Message[]): Promise<void>;
   readonly closed: boolean;
   /** This link's index of each segment it shares. */
   indexOf(replica: Replica): number | undefined;
@@ -82,7 +84,8 @@ type Pending = {
   peer: FetchPeer;
   resolve: (m: Extract<Message, { t: "nar_manifest" | "chunk" | "nar_err" }>) => void;
   reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  deadline: number;
+  ms: number;
 };
 
 /** A verified chunk: its plain bytes, and its bytes as a peer sent them (for the store). */
@@ -116,6 +119,9 @@ export class PeerFetcher {
   #transfers = new Map<string, Transfer>();
   #pending = new Map<number, Pending>();
   #req = 0;
+  /** Requests made in this turn of the event loop, per peer: sent together, in one write. */
+  #outbox = new Map<FetchPeer, Message[]>();
+  #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly opts: PeerFetchOptions) {}
 
@@ -124,7 +130,6 @@ export class PeerFetcher {
     const p = this.#pending.get(m.req);
     if (!p) return; // given up already
     this.#pending.delete(m.req);
-    clearTimeout(p.timer);
     p.resolve(m);
   }
 
@@ -133,7 +138,6 @@ export class PeerFetcher {
     for (const [req, p] of this.#pending) {
       if (p.peer !== peer) continue;
       this.#pending.delete(req);
-      clearTimeout(p.timer);
       p.reject(new FetchError(`the link with ${peer.name} closed`));
     }
   }
@@ -146,17 +150,45 @@ export class PeerFetcher {
   ): Promise<Extract<Message, { t: "nar_manifest" | "chunk" | "nar_err" }>> {
     const req = this.#req = (this.#req + 1) >>> 0;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(req);
-        reject(new FetchError(`${peer.name} did not answer within ${ms / 1000} s`));
-      }, ms);
-      this.#pending.set(req, { peer, resolve, reject, timer });
-      peer.send(make(req)).catch((e) => {
-        if (!this.#pending.delete(req)) return;
-        clearTimeout(timer);
-        reject(new FetchError(`${peer.name}: ${(e as Error).message}`));
-      });
+      this.#pending.set(req, { peer, resolve, reject, deadline: Date.now() + ms, ms });
+      let box = this.#outbox.get(peer);
+      if (!box) {
+        this.#outbox.set(peer, box = []);
+        if (this.#outbox.size === 1) queueMicrotask(() => this.#flush());
+      }
+      box.push(make(req));
+      // One timer for every request: a timer each was a measurable share of a transfer.
+      this.#sweep ??= setInterval(() => this.#expire(), 1_000);
     });
+  }
+
+  #flush(): void {
+    const boxes = [...this.#outbox];
+    this.#outbox.clear();
+    for (const [peer, msgs] of boxes) {
+      peer.sendMany(msgs).catch((e) => {
+        for (const m of msgs) {
+          const req = (m as { req: number }).req;
+          const p = this.#pending.get(req);
+          if (!p) continue;
+          this.#pending.delete(req);
+          p.reject(new FetchError(`${peer.name}: ${(e as Error).message}`));
+        }
+      });
+    }
+  }
+
+  #expire(): void {
+    const now = Date.now();
+    for (const [req, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#pending.delete(req);
+      p.reject(new FetchError(`${p.peer.name} did not answer within ${p.ms / 1000} s`));
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
   }
 
   /**

@@ -94,6 +94,7 @@ export interface Peer {
   /** Its link's index of a segment's replica, if it shares it. */
   indexOf(replica: Replica): number | undefined;
   send(m: Message | readonly Uint8Array[]): Promise<void>;
+  sendMany(ms: Message[]): Promise<void>;
   readonly closed: boolean;
   /** The shared segments as the chunk server wants them. */
   replicas: { index: number; replica: Replica }[];
@@ -439,6 +440,7 @@ export class PeerManager {
       replicas,
       indexOf: (r) => replicas.find((x) => x.replica === r)?.index,
       send: (m) => link.send(m),
+      sendMany: (ms) => link.sendMany(ms),
       get closed() {
         return link.closed;
       },
