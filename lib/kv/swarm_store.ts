@@ -9,6 +9,35 @@ import { K } from "./keys.ts";
 import { type MetaStore, whileLocked } from "./meta_store.ts";
 import type { AuditEvent } from "./records.ts";
 
+/** One peer link, as `arca status` shows it. */
+export interface PeerStatus {
+  /** The peer's static key, hex. */
+  key: string;
+  address: string;
+  segments: string[];
+  since: number;
+  bytesIn: number;
+  bytesOut: number;
+  recordsIn: number;
+  recordsOut: number;
+  rejected: number;
+  /** Stored NAR bytes fetched from this peer, and served to it. */
+  fetchedBytes: number;
+  servedBytes: number;
+  /** Bad chunks it sent. */
+  strikes: number;
+}
+
+/** NAR transfers from peers in one run of `arca swarm`. */
+export interface FetchStats {
+  transfers: number;
+  fetchedBytes: number;
+  localChunks: number;
+  peerChunks: number;
+  badChunks: number;
+  failed: number;
+}
+
 /** What `arca swarm` writes every few seconds while it runs. */
 export interface SwarmStatusRecord {
   pid: number;
@@ -16,29 +45,8 @@ export interface SwarmStatusRecord {
   updated: number;
   /** The node's static key, hex. */
   key: string;
-  peers: {
-    key: string;
-    address: string;
-    segments: string[];
-    since: number;
-    bytesIn: number;
-    bytesOut: number;
-    recordsIn: number;
-    recordsOut: number;
-    rejected: number;
-    fetchedBytes: number;
-    servedBytes: number;
-    strikes: number;
-  }[];
-  /** Totals of this run: NAR transfers from peers. */
-  fetch?: {
-    transfers: number;
-    fetchedBytes: number;
-    localChunks: number;
-    peerChunks: number;
-    badChunks: number;
-    failed: number;
-  };
+  peers: PeerStatus[];
+  fetch?: FetchStats;
 }
 
 /** A commit's size stays well under what Deno KV allows in one atomic operation. */

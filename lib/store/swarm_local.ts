@@ -7,21 +7,10 @@
 import { parseHash } from "../hash/mod.ts";
 import type { NarRecord } from "../kv/records.ts";
 import type { KvStore } from "./kv_store.ts";
+import type { LocalPath, LocalPaths } from "../swarm/ports.ts";
 
-export interface SwarmLocalPath {
-  hashPart: string;
-  storePath: string;
-  narHash: Uint8Array;
-  narSize: number;
-  references: string[];
-  deriver?: string;
-  ca?: string;
-  sigs: string[];
-  segments?: string[];
-}
-
-function toLocal(hashPart: string, r: NarRecord): SwarmLocalPath {
-  const p: SwarmLocalPath = {
+function toLocal(hashPart: string, r: NarRecord): LocalPath {
+  const p: LocalPath = {
     hashPart,
     storePath: r.storePath,
     narHash: parseHash(r.narHash).digest,
@@ -35,13 +24,13 @@ function toLocal(hashPart: string, r: NarRecord): SwarmLocalPath {
   return p;
 }
 
-export function swarmLocalPaths(store: KvStore) {
+export function swarmLocalPaths(store: KvStore): LocalPaths {
   const meta = store.meta;
   return {
-    async *list(): AsyncIterable<SwarmLocalPath> {
+    async *list(): AsyncIterable<LocalPath> {
       for await (const [h, r] of meta.listNars()) yield toLocal(h, r);
     },
-    async get(hashPart: string): Promise<SwarmLocalPath | undefined> {
+    async get(hashPart: string): Promise<LocalPath | undefined> {
       const r = await meta.getNar(hashPart);
       return r && toLocal(hashPart, r);
     },

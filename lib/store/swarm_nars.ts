@@ -14,6 +14,7 @@ import type { KvStore } from "./kv_store.ts";
 import { MissingReferencesError } from "./store.ts";
 import { DEFAULT_LEVELS } from "../compress/mod.ts";
 import type { FetchedChunk } from "./ingest_fetched.ts";
+import type { FetchedPath, NarChunks, StoredNarChunks } from "../swarm/ports.ts";
 
 /** Chunk methods on the wire, in `chunk` messages. */
 export const CHUNK_METHODS: Compression[] = ["none", "zstd", "xz"];
@@ -23,17 +24,7 @@ export interface SwarmNarsOptions {
   level: number;
 }
 
-export interface SwarmStoredChunks {
-  narSize: number;
-  method: number;
-  chunks: { id: Uint8Array; ulen: number }[];
-}
-
-async function* asFetched(
-  chunks: AsyncIterable<
-    { id: Uint8Array; plain: Uint8Array; stored?: { method: number; data: Uint8Array } }
-  >,
-): AsyncIterable<FetchedChunk> {
+async function* asFetched(chunks: Parameters<NarChunks["save"]>[1]): AsyncIterable<FetchedChunk> {
   for await (const c of chunks) {
     const method = c.stored && CHUNK_METHODS[c.stored.method];
     yield {
@@ -44,8 +35,8 @@ async function* asFetched(
   }
 }
 
-export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
-  const cache = new Map<string, { m: Manifest; narSize: number; chunks: SwarmStoredChunks }>();
+export function swarmNars(store: KvStore, opts: SwarmNarsOptions): NarChunks {
+  const cache = new Map<string, { m: Manifest; narSize: number; chunks: StoredNarChunks }>();
   const manifestOf = async (narHash: Uint8Array) => {
     const h32 = encodeNix32(narHash);
     const hit = cache.get(h32);
@@ -88,7 +79,7 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
     }
   };
   return {
-    async manifest(narHash: Uint8Array): Promise<SwarmStoredChunks | undefined> {
+    async manifest(narHash: Uint8Array): Promise<StoredNarChunks | undefined> {
       // Made once per NAR: chunk servers ask for it on every request.
       return (await manifestOf(narHash))?.chunks;
     },
@@ -105,20 +96,8 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions) {
       return b && decompressChunk(b, opts.compression);
     },
     async save(
-      path: {
-        storePath: string;
-        narHash: Uint8Array;
-        narSize: number;
-        references: string[];
-        deriver?: string;
-        ca?: string;
-        sigs: string[];
-        segments: string[];
-        detail: Record<string, unknown>;
-      },
-      chunks: AsyncIterable<
-        { id: Uint8Array; plain: Uint8Array; stored?: { method: number; data: Uint8Array } }
-      >,
+      path: FetchedPath,
+      chunks: Parameters<NarChunks["save"]>[1],
     ): Promise<"published" | "stored"> {
       const narHash = { algo: "sha256" as const, digest: path.narHash };
       // The chunks come from a transfer that checked each against its id and the whole

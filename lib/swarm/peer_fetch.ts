@@ -33,6 +33,7 @@ import {
   type NarError,
 } from "./proto/messages.ts";
 import type { NarChunks } from "./ports.ts";
+import type { FetchStats } from "../kv/swarm_store.ts";
 import type { Replica } from "./replica.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
@@ -71,14 +72,7 @@ export interface PeerFetchOptions {
   noSave?: boolean;
 }
 
-export interface FetchStats {
-  transfers: number;
-  fetchedBytes: number;
-  localChunks: number;
-  peerChunks: number;
-  badChunks: number;
-  failed: number;
-}
+export type { FetchStats };
 
 type Pending = {
   peer: FetchPeer;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { AuditEvent } from "../kv/records.ts";
+import type { PeerStatus, SwarmStatusRecord } from "../kv/swarm_store.ts";
 
 /** A path in the local cache, as far as the swarm cares. */
 export interface LocalPath {
@@ -47,43 +48,11 @@ export interface EntryStore {
   put(segment: string, writes: EntryWrite[], audit: AuditEvent[]): Promise<void>;
 }
 
-/** What one peer link looks like from outside (status, `arca status`). */
-export interface PeerStatus {
-  /** The peer's static key, hex. */
-  key: string;
-  address: string;
-  segments: string[];
-  since: number;
-  bytesIn: number;
-  bytesOut: number;
-  recordsIn: number;
-  recordsOut: number;
-  rejected: number;
-  /** Stored NAR bytes fetched from this peer, and served to it. */
-  fetchedBytes: number;
-  servedBytes: number;
-  /** Bad chunks it sent. */
-  strikes: number;
-}
+export type { PeerStatus };
 
 /** Where the swarm reports its state for other processes to read. */
 export interface StatusSink {
-  write(
-    node: {
-      pid: number;
-      started: number;
-      key: string;
-      fetch?: {
-        transfers: number;
-        fetchedBytes: number;
-        localChunks: number;
-        peerChunks: number;
-        badChunks: number;
-        failed: number;
-      };
-    },
-    peers: PeerStatus[],
-  ): Promise<void>;
+  write(node: Omit<SwarmStatusRecord, "updated" | "peers">, peers: PeerStatus[]): Promise<void>;
   clear(): Promise<void>;
 }
 

@@ -176,10 +176,7 @@ export class Replica {
           }
         }
       }
-      if (writes.length) {
-        await this.store.put(this.seg.name, writes, audit);
-        this.opts.onChange?.();
-      }
+      await this.#commit(writes, audit);
       return out;
     });
   }
@@ -217,11 +214,7 @@ export class Replica {
         writes.push({ key, bytes });
         this.#apply(key, have, next, bytes);
       }
-      if (writes.length) {
-        await this.store.put(this.seg.name, writes, []);
-        this.opts.onChange?.();
-      }
-      return writes.length;
+      return await this.#commit(writes, []);
     });
   }
 
@@ -241,11 +234,7 @@ export class Replica {
         writes.push({ key, bytes });
         this.#apply(key, have, next, bytes);
       }
-      if (writes.length) {
-        await this.store.put(this.seg.name, writes, []);
-        this.opts.onChange?.();
-      }
-      return writes.length;
+      return await this.#commit(writes, []);
     });
   }
 
@@ -267,6 +256,14 @@ export class Replica {
   /** The current state of one entry. */
   async entry(key: string): Promise<Entry | undefined> {
     return (await this.#getEntries([key])).get(key);
+  }
+
+  /** Writes changed states (and their audit events); peers hear of it. */
+  async #commit(writes: EntryWrite[], audit: AuditEvent[]): Promise<number> {
+    if (!writes.length) return 0;
+    await this.store.put(this.seg.name, writes, audit);
+    this.opts.onChange?.();
+    return writes.length;
   }
 
   async #getEntries(keys: string[]): Promise<Map<string, Entry>> {
