@@ -1,10 +1,9 @@
 /**
  * Running the substituter over an open store: what `serve` does, and what
  * `swarm --also-serve` does in the same process as the swarm. The default
- * cache is served at `/` (its narinfo hits answered by the HTTP thread from
- * memory), and every `[[caches]]` entry under `/<name>/` from its own store,
- * opened here (`cache_mounts.ts` routes; their requests go through the app
- * on the main thread).
+ * cache is served at `/`, and every `[[caches]]` entry under `/<name>/` from
+ * its own store, opened here: the HTTP thread answers each one's narinfo
+ * hits from memory (`quick_mounts.ts`), `cache_mounts.ts` routes the rest.
  */
 import type { Config } from "../lib/config/mod.ts";
 import { parseBind } from "../lib/config/parse_bind.ts";
@@ -87,6 +86,14 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
         cacheInfo: root.cacheInfo,
         onAccess: root.onAccess,
       },
+      // The same for each cache under /<name>/, with its own index and counters.
+      quickMounts: named.filter(([, one]) => !one.config.read_token).map(([name, one]) => ({
+        name,
+        index: one.index,
+        cacheInfo: one.cacheInfo,
+        onAccess: one.onAccess,
+        counters: one.metrics.counters,
+      })),
       handle: app.handle,
       counters: root.metrics.counters,
       observe: app.observe,

@@ -1,8 +1,10 @@
 /**
- * Several caches behind one app, without a socket: which cache a request
- * reaches and as what path (`mountCaches`), where its response is counted,
- * what configuration a `[[caches]]` entry runs with (`configOfCache`), and
- * that the default cache's gc does not count the entries' directories.
+ * Several caches behind one app: which cache a request reaches and as what
+ * path (`mountCaches`, without a socket), where its response is counted,
+ * the quick answers of mounted caches on both HTTP drivers (their own index,
+ * counters and access times), what configuration a `[[caches]]` entry runs
+ * with (`configOfCache`), and that the default cache's gc does not count the
+ * entries' directories.
  */
 import assert from "node:assert/strict";
 import { mountCaches } from "../lib/server/cache_mounts.ts";
@@ -12,6 +14,10 @@ import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
 import { measureCache } from "../lib/gc/_measure.ts";
 import { tempDir } from "./_run.ts";
+import { serveHttp } from "../lib/server/http_server.ts";
+import { type FollowableIndex, IndexEntry, SharedBytes } from "../lib/server/index_entry.ts";
+import { HashPartMap } from "../lib/store_path/mod.ts";
+import { newWireCounters, WIRE } from "../lib/server/wire_counters.ts";
 
 function echo(who: string) {
   return (r: AppRequest): AppResponse =>
@@ -184,3 +190,93 @@ Deno.test("the default cache's size does not count the [[caches]] directories un
     await tmp.cleanup();
   }
 });
+
+/** A narinfo index in memory that a test can change (as `serve`'s NarinfoIndex). */
+class TestIndex implements FollowableIndex {
+  readonly live = true;
+  #map = new HashPartMap<IndexEntry>();
+  #bytes = new SharedBytes();
+  #listeners: ((h: string, e: IndexEntry | undefined) => void)[] = [];
+  peekAt(buf: Uint8Array, at: number) {
+    return this.#map.getAt(buf, at);
+  }
+  entries() {
+    return this.#map.values();
+  }
+  onChange(fn: (h: string, e: IndexEntry | undefined) => void) {
+    this.#listeners.push(fn);
+  }
+  put(hashPart: string, text: string) {
+    const e = new IndexEntry(hashPart, this.#bytes.copy(new TextEncoder().encode(text)));
+    this.#map.set(hashPart, e);
+    for (const fn of this.#listeners) fn(hashPart, e);
+  }
+}
+
+const H1 = "0123456789abcdfghijklmnpqrsvwxyz";
+const H2 = "1123456789abcdfghijklmnpqrsvwxyz";
+
+for (const io of ["portable", "epoll"] as const) {
+  Deno.test(`[${io}] mounted caches' narinfo hits are answered from their own index, counted apart`, async () => {
+    const root = new TestIndex();
+    const team = new TestIndex();
+    root.put(H1, "root narinfo\n");
+    team.put(H2, "team narinfo\n");
+    const rootCounters = newWireCounters();
+    const teamCounters = newWireCounters();
+    const accessed: string[] = [];
+    const appSaw: string[] = [];
+    const enc = new TextEncoder();
+    const server = serveHttp({ hostname: "127.0.0.1", port: 0, io }, {
+      quick: { index: root, cacheInfo: enc.encode("Priority: 40\n") },
+      quickMounts: [{
+        name: "team",
+        index: team,
+        cacheInfo: enc.encode("Priority: 30\n"),
+        onAccess: (h) => accessed.push(`team ${h}`),
+        counters: teamCounters,
+      }],
+      counters: rootCounters,
+      handle: (req) => {
+        appSaw.push(new URL(req.url).pathname);
+        return new Response("from the app\n", { status: 404 });
+      },
+    });
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const get = async (p: string) => {
+      const r = await fetch(`${base}${p}`);
+      return `${r.status} ${await r.text()}`;
+    };
+    try {
+      assert.equal(await get(`/team/${H2}.narinfo`), "200 team narinfo\n");
+      assert.equal(await get(`/team/${H1}.narinfo`), "404 not found\n");
+      assert.equal(await get(`/${H1}.narinfo`), "200 root narinfo\n");
+      assert.equal(await get(`/${H2}.narinfo`), "404 not found\n");
+      assert.equal(await get("/team/nix-cache-info"), "200 Priority: 30\n");
+      assert.equal(await get("/nix-cache-info"), "200 Priority: 40\n");
+      // Not the cache's: the app answers.
+      assert.equal(await get(`/teamx/${H2}.narinfo`), "404 from the app\n");
+      assert.equal(await get(`/team/${H2}.narinfo?x`), "404 from the app\n");
+      assert.deepEqual(appSaw, [`/teamx/${H2}.narinfo`, `/team/${H2}.narinfo`]);
+      // A change of the mounted cache's index is followed.
+      team.put(H1, "team has it now\n");
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(await get(`/team/${H1}.narinfo`), "200 team has it now\n");
+      const slot = (c: Uint32Array, i: number) => Atomics.load(c, i);
+      assert.equal(slot(teamCounters, WIRE.narinfoHit), 2);
+      assert.equal(slot(teamCounters, WIRE.narinfoMiss), 1);
+      assert.equal(slot(teamCounters, WIRE.cacheInfo), 1);
+      assert.equal(slot(rootCounters, WIRE.narinfoHit), 1);
+      assert.equal(slot(rootCounters, WIRE.narinfoMiss), 1);
+      assert.equal(slot(rootCounters, WIRE.cacheInfo), 1);
+      // Access times go to the mounted cache's own recorder (the epoll front: once a second).
+      for (let i = 0; i < 150 && accessed.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(accessed.sort(), [`team ${H1}`, `team ${H2}`]);
+    } finally {
+      await server.shutdown();
+      await server.finished;
+    }
+  });
+}
