@@ -4,12 +4,14 @@
  * each with its own tokens, signing key and retention. `nix copy` pushes to
  * each prefix with that cache's token (the others' tokens are refused), a
  * real Nix substitutes from each prefix trusting only that cache's key,
- * `arca --cache NAME` addresses one cache from the command line, `/metrics`
- * and the status pages count each cache apart, and a restart with a short
- * `max_age` for `team` has serve's scheduled gc empty `team` while `ci` and
- * the default cache keep everything (that run on the portable HTTP driver,
- * the first on the epoll front). Bad cache names stop Arca with a clear
- * error.
+ * `arca --cache NAME` (import, install-hook and its hook, status, list, gc,
+ * audit) addresses one cache, `/metrics`, the status pages and the Cachix
+ * API answer per cache. After a restart (on the portable HTTP driver; the
+ * first run is on the epoll front) with `max_age = "2s"` for team: serve's
+ * scheduled gc runs for team and ci (each with a max_age) and never for the
+ * default cache (none), and team's configured max_age removes team's paths
+ * while ci and the default cache keep all of theirs. Bad cache names stop
+ * Arca with a clear error.
  */
 import assert from "node:assert/strict";
 import { arca, buildPath, deleteStorePaths, nixEnv, run, tempDir } from "./_run.ts";
@@ -167,13 +169,38 @@ Deno.test("several caches on one port: own tokens, keys, stores, metrics and ret
       assert.match((await narinfo("/ci", extra)).text, /^Sig: ci-1:/m);
       assert.equal((await narinfo("/team", extra)).status, 404);
       assert.equal((await narinfo("", extra)).status, 404);
+      // install-hook --cache: the hook it writes imports into that cache.
+      const etc = `${tmp.path}/etc`;
+      await cli([
+        "--cache",
+        "ci",
+        "install-hook",
+        "--nix-conf",
+        `${etc}/nix.conf`,
+        "--hook-path",
+        `${etc}/hook`,
+      ]);
+      assert.match(await Deno.readTextFile(`${etc}/hook`), /'--cache' 'ci' 'hook'/);
+      const hooked = await buildPath("caches-hooked", "echo hooked > $out", nix);
+      const hook = await run(`${etc}/hook`, [], { env: { ...env, OUT_PATHS: hooked } });
+      assert.equal(hook.code, 0, hook.stderr);
+      seen = 0;
+      for (let i = 0; i < 50 && seen !== 200; i++) {
+        seen = (await narinfo("/ci", hooked)).status;
+        if (seen !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(seen, 200, `the hook's import is not at /ci/: ${hook.stderr}`);
+      assert.equal((await narinfo("", hooked)).status, 404);
       assert.equal(await paths("team"), 2);
-      assert.equal(await paths("ci"), 3);
+      assert.equal(await paths("ci"), 4);
       assert.equal(await paths(), 2);
       const listed = JSON.parse(await cli(["--cache", "ci", "list", "--json"])) as {
         storePath: string;
       }[];
-      assert.deepEqual(listed.map((p) => p.storePath).sort(), [...closure.paths, extra].sort());
+      assert.deepEqual(
+        listed.map((p) => p.storePath).sort(),
+        [...closure.paths, extra, hooked].sort(),
+      );
 
       // Metrics and status pages: each cache's own figures.
       const metric = async (prefix: string, re: RegExp) => {
@@ -183,7 +210,7 @@ Deno.test("several caches on one port: own tokens, keys, stores, metrics and ret
       const storePaths = /^arca_store_paths (\d+)$/m;
       const narinfoUploads = /^arca_uploads_total\{kind="narinfo"\} (\d+)$/m;
       assert.equal(await metric("", storePaths), 2);
-      assert.equal(await metric("/ci", storePaths), 3);
+      assert.equal(await metric("/ci", storePaths), 4);
       assert.equal(await metric("/team", storePaths), 2);
       assert.equal(await metric("", narinfoUploads), 2);
       assert.equal(await metric("/team", narinfoUploads), 2);
@@ -252,7 +279,7 @@ Deno.test("several caches on one port: own tokens, keys, stores, metrics and ret
       assert.match(await gc("team"), /removed 2 paths/);
       assert.equal(await paths("team"), 0);
       assert.match(await gc("ci"), /removed 0 paths/);
-      assert.equal(await paths("ci"), 3);
+      assert.equal(await paths("ci"), 4);
       assert.equal(await paths(), 2);
       const get = async (prefix: string) =>
         (await fetch(`${server.url}${prefix}/${hashOf(closure.top)}.narinfo`)).status;
