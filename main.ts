@@ -20,6 +20,8 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(16)}${c.summary}`).join("\n")}
 Global options (before or after the command):
   --cache-dir DIR   where the cache lives (env ARCA_DIR; default ~/.cache/arca)
   --config FILE     configuration file (env ARCA_CONFIG; default ~/.config/arca/config.toml)
+  --cache NAME      work on the [[caches]] entry NAME (its own directory, tokens, keys)
+                    instead of the default cache; 'serve' serves every cache at once
   -h, --help        show help; 'arca <command> --help' for a command's options
   --version         print the version
 
@@ -34,13 +36,15 @@ export async function main(argv: string[]): Promise<number> {
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--cache-dir" || a === "--config") {
+    if (a === "--cache-dir" || a === "--config" || a === "--cache") {
       const v = argv[i + 1];
       if (v === undefined) throw new UsageError(`option '${a}' needs a value`);
       if (a === "--cache-dir") globals.cacheDir = v;
+      else if (a === "--cache") globals.cache = v;
       else globals.configPath = v;
       i++;
     } else if (a.startsWith("--cache-dir=")) globals.cacheDir = a.slice(12);
+    else if (a.startsWith("--cache=")) globals.cache = a.slice(8);
     else if (a.startsWith("--config=")) globals.configPath = a.slice(9);
     else if (a === "-h" || a === "--help" || a === "help") {
       const topic = argv[i + 1];

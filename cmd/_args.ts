@@ -1,7 +1,7 @@
 /**
  * Flag parsing shared by all commands: a thin layer over `node:util`
  * `parseArgs` that adds the global flags (`--cache-dir`, `--config`,
- * `--help`) to every command and turns parse failures into one-line
+ * `--cache`, `--help`) to every command and turns parse failures into one-line
  * `UsageError`s.
  */
 import { parseArgs } from "node:util";
@@ -13,6 +13,8 @@ export interface Globals {
   cacheDir?: string;
   /** `--config`, else `ARCA_CONFIG`; undefined means the default path. */
   configPath?: string;
+  /** `--cache NAME`: work on that `[[caches]]` entry instead of the default cache. */
+  cache?: string;
 }
 
 export type FlagSpec = Record<
@@ -23,6 +25,7 @@ export type FlagSpec = Record<
 const GLOBAL_FLAGS: FlagSpec = {
   "cache-dir": { type: "string" },
   "config": { type: "string" },
+  "cache": { type: "string" },
   "help": { type: "boolean", short: "h" },
 };
 
@@ -53,6 +56,7 @@ export function parseFlags(argv: string[], spec: FlagSpec, inherited: Globals = 
   const globals: Globals = {
     cacheDir: (values["cache-dir"] as string | undefined) ?? inherited.cacheDir,
     configPath: (values["config"] as string | undefined) ?? inherited.configPath,
+    cache: (values["cache"] as string | undefined) ?? inherited.cache,
   };
   return { values, positionals, help: values.help === true, globals };
 }

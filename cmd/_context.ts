@@ -3,7 +3,7 @@
  * configuration, open the configured store, load signing keys.
  */
 import { type FlagSpec, type Globals, type Parsed, str } from "./_args.ts";
-import { checkValue, type Config } from "../lib/config/mod.ts";
+import { checkValue, type Config, configOfCache, unknownStorages } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { loadConfig } from "../lib/io/config_file.ts";
 import { readSecretKeyFile } from "../lib/io/key_files.ts";
@@ -12,27 +12,69 @@ import { openStore } from "../lib/store/open_store.ts";
 import type { Store } from "../lib/store/store.ts";
 import { defaultCacheStorages, storageSetFor } from "./_storages.ts";
 
+/**
+ * The configuration a command runs with: the default cache's, or with
+ * `--cache NAME` that `[[caches]]` entry's (`configOfCache`).
+ */
 export async function effectiveConfig(
   globals: Globals,
   flags: Partial<Config> = {},
 ): Promise<Config> {
-  return (await loadConfig(globals, Deno.env.toObject(), flags)).config;
+  const config = (await loadConfig(globals, Deno.env.toObject(), flags)).config;
+  return globals.cache === undefined ? config : namedCache(config, globals.cache, flags.db_path);
 }
 
-/** Opens the store named by `config`, runs `fn`, and closes the store however `fn` ends. */
-export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+/** The configuration of the `[[caches]]` entry `name`; a usage error when there is none. */
+export function namedCache(config: Config, name: string, dbPath?: string): Config {
+  const c = config.caches.find((c) => c.name === name);
+  if (!c) {
+    const known = config.caches.map((c) => `"${c.name}"`).join(", ");
+    throw new UsageError(
+      `--cache: no [[caches]] table is named ${JSON.stringify(name)} (${
+        known ? `the configuration has ${known}` : "the configuration has none"
+      })`,
+    );
+  }
+  const unknown = unknownStorages(c.storages, config.storages);
+  if (unknown.length) {
+    throw new UsageError(
+      `[[caches]] "${name}": no [[storages]] table is named ${
+        unknown.map((n) => `"${n}"`).join(", ")
+      }`,
+    );
+  }
+  return configOfCache(config, c, Deno.env.get("HOME"), dbPath);
+}
+
+/** Refuses `--cache` for commands that always work on every cache (serve, swarm). */
+export function noCacheFlag(globals: Globals, command: string): void {
+  if (globals.cache !== undefined) {
+    throw new UsageError(
+      `${command} serves the default cache and every [[caches]] entry at once: --cache is for ` +
+        "the commands that work on one cache (import, status, list, gc, …)",
+    );
+  }
+}
+
+/** Opens the store `config` names (its backend, database and storages); the caller closes it. */
+export async function openConfiguredStore(config: Config): Promise<Store> {
   const storages = config.backend === "filesystem" ? undefined : await storageSetFor(
     config,
     config.cache_dir,
     defaultCacheStorages(config),
     config.storage_strategy,
   );
-  const store = await openStore({
+  return await openStore({
     cacheDir: config.cache_dir,
     backend: config.backend,
     dbPath: config.db_path,
     storages,
   });
+}
+
+/** Opens the store named by `config`, runs `fn`, and closes the store however `fn` ends. */
+export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openConfiguredStore(config);
   try {
     return await fn(store);
   } finally {

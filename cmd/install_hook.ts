@@ -43,7 +43,9 @@ Options:
     const conf = resolve(str(p, "nix-conf") ?? "/etc/nix/nix.conf");
     const hook = resolve(str(p, "hook-path") ?? "/etc/nix/post-build-hook");
     const force = bool(p, "force");
-    const config = await effectiveConfig(p.globals);
+    // With --cache the hook passes the name on: the cache dir it names is the top level's.
+    await effectiveConfig(p.globals);
+    const config = await effectiveConfig({ ...p.globals, cache: undefined });
     const script = hookScript(p.globals, config.cache_dir);
     const now = new Date();
 
@@ -91,9 +93,12 @@ function hookScript(globals: Globals, cacheDir: string): string {
   const cmd = isDeno ? [exe, "run", "-A", "--quiet", main.pathname] : [exe];
   const args = ["--cache-dir", resolve(cacheDir)];
   if (globals.configPath) args.push("--config", resolve(globals.configPath));
+  if (globals.cache !== undefined) args.push("--cache", globals.cache);
   const denoDir = Deno.env.get("DENO_DIR") ??
     (Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.cache/deno` : undefined);
-  const log = `${resolve(cacheDir)}/hook.log`;
+  const log = `${resolve(cacheDir)}/${
+    globals.cache === undefined ? "" : `caches/${globals.cache}/`
+  }hook.log`;
   return [
     "#!/bin/sh",
     `${MARK}: written by 'arca install-hook'; imports $OUT_PATHS into the cache.`,

@@ -5,6 +5,7 @@ import { checkValue, type Config } from "../lib/config/mod.ts";
 import { runServer } from "./_serve_run.ts";
 import {
   effectiveConfig,
+  noCacheFlag,
   STORE_FLAGS,
   STORE_OPTIONS_HELP,
   storeOverrides,
@@ -60,6 +61,7 @@ ${STORE_OPTIONS_HELP}`,
       ...STORE_FLAGS,
     }, globals);
     expectPositionals(p, 0, 0, "");
+    noCacheFlag(p.globals, "serve");
     const flags: Partial<Config> = {};
     const bind = str(p, "bind");
     const prio = str(p, "priority");

@@ -11,7 +11,13 @@ import { swarmNars } from "../lib/store/swarm_nars.ts";
 import { SwarmStore } from "../lib/kv/swarm_store.ts";
 import { Swarm } from "../lib/swarm/swarm.ts";
 import { topicKeyFromString } from "../lib/swarm/proto/topic.ts";
-import { effectiveConfig, STORE_FLAGS, storeOverrides, withStore } from "./_context.ts";
+import {
+  effectiveConfig,
+  noCacheFlag,
+  STORE_FLAGS,
+  storeOverrides,
+  withStore,
+} from "./_context.ts";
 import { nixpkgsKeys, nodeKeyPath, segmentRuntimes } from "./_segments.ts";
 import { runServer } from "./_serve_run.ts";
 
@@ -80,6 +86,7 @@ Options:
       if (!parseBind(sp)) throw new UsageError(`--static-peer must be HOST:PORT, got '${sp}'`);
     }
     if (bool(p, "also-serve")) flags.also_serve = true;
+    noCacheFlag(p.globals, "swarm");
     const config = await effectiveConfig(p.globals, flags);
     const httpPort = str(p, "http-port");
     if (httpPort !== undefined) {

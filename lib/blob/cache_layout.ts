@@ -9,6 +9,7 @@
  * <cache>/manifests/<fh>.bin  a NAR's chunk list, named by its FileHash (nix32)
  * <cache>/logs/<drv>          build logs
  * <cache>/tmp/                work in progress; emptied at every start
+ * <cache>/caches/<name>/      each [[caches]] entry's own cache, laid out the same way
  * <cache>/<hash>.narinfo, <cache>/nar/<fh>.nar.zst   the filesystem backend (nix copy layout)
  * ```
  */
@@ -21,6 +22,8 @@ export interface CacheLayout {
   logs: string;
   tmp: string;
   nar: string;
+  /** The `[[caches]]` entries' own directories: not part of this cache (gc does not count them). */
+  caches: string;
 }
 
 export function cacheLayout(root: string, dbPath = ""): CacheLayout {
@@ -34,6 +37,7 @@ export function cacheLayout(root: string, dbPath = ""): CacheLayout {
     logs: `${r}/logs`,
     tmp: `${r}/tmp`,
     nar: `${r}/nar`,
+    caches: `${r}/caches`,
   };
 }
 

@@ -321,9 +321,11 @@ export const KEYS: Keys = {
   },
   caches: {
     doc: [
-      "More caches served by the same process, each under /<name>/: [[caches]] tables with",
-      "name, storages, storage_strategy, max_age (retention), upload_tokens, read_token,",
-      "signing_key_paths, trusted_public_keys, priority. None: one cache at /.",
+      "More caches served by the same process, each under /<name>/ with its own directory",
+      "<cache_dir>/caches/<name>: [[caches]] tables with name (not one of Arca's routes: nar, log,",
+      "api, gcroots, metrics, …), storages ([] : its own directory), storage_strategy, max_age",
+      "(retention), upload_tokens, read_token, signing_key_paths, trusted_public_keys, priority.",
+      "None: one cache at /. `arca --cache NAME …` works on one of them. See the README.",
     ],
     expect: "an array of [[caches]] tables",
     kind: "tables",

@@ -20,10 +20,12 @@ export {
   type CacheConfig,
   checkCaches,
   checkStorages,
+  RESERVED_CACHE_NAMES,
   STORAGE_STRATEGIES,
   type StorageConfig,
   type StorageStrategy,
   unknownStorages,
 } from "./storages.ts";
 export { expandHome, expandPaths } from "./expand_paths.ts";
+export { cacheDirOf, configOfCache } from "./cache_config.ts";
 export { type Bind, parseBind } from "./parse_bind.ts";

@@ -100,8 +100,28 @@ export class TableFieldError extends Error {
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-/** Names a cache may not take: they are routes of the server itself. */
-const RESERVED = new Set(["nar", "log", "health", "api", "gcroots", "peer", "nix-cache-info"]);
+/**
+ * Names a cache may not take: a cache is served under `/<name>/`, and these
+ * are first path segments of the server's own routes (`/nar/…`, `/log/…`,
+ * `/api/v1/cache/…`, `/gcroots/…`, `/metrics`, `/health`, `/peer/…`) or of
+ * files Nix puts in a binary cache (`realisations/`, `build-trace-v2/`,
+ * `debuginfo/`, `nix-cache-info`). Names with a dot (`status.json`,
+ * `<hash>.narinfo`) are not names at all.
+ */
+export const RESERVED_CACHE_NAMES: readonly string[] = [
+  "nar",
+  "log",
+  "api",
+  "gcroots",
+  "metrics",
+  "health",
+  "peer",
+  "realisations",
+  "build-trace-v2",
+  "debuginfo",
+  "nix-cache-info",
+];
+const RESERVED = new Set(RESERVED_CACHE_NAMES);
 
 const STORAGE_FIELDS: (keyof StorageConfig)[] = [
   "name",
@@ -285,9 +305,16 @@ export function checkCaches(v: unknown): CacheConfig[] {
     const name = r.str(
       "name",
       "",
-      (s) => NAME.test(s) && !RESERVED.has(s),
-      `1 to 63 lowercase letters, digits, '_' or '-', not one of ${[...RESERVED].join(", ")}`,
+      (s) => NAME.test(s),
+      "1 to 63 lowercase letters, digits, '_' or '-' (the cache is served under /<name>/)",
     );
+    if (RESERVED.has(name)) {
+      r.fail(
+        "name",
+        `cannot be "${name}": /${name}/ is a route of Arca's own server; pick another name ` +
+          `(reserved: ${RESERVED_CACHE_NAMES.join(", ")})`,
+      );
+    }
     if (names.has(name)) r.fail("name", `repeats cache "${name}"`);
     names.add(name);
     const storages = r.strs("storages", (s) => NAME.test(s), "an array of storage names");

@@ -16,6 +16,12 @@ export interface AppRequest {
   readonly url: string;
   readonly headers: { get(name: string): string | null };
   readonly body: ReadableStream<Uint8Array> | null;
+  /**
+   * The path the answering cache is served under: absent (or "") for the
+   * default cache at `/`, `/team` for a `[[caches]]` entry (`cache_mounts.ts`,
+   * which takes it off `url`). URLs handed back to clients start with it.
+   */
+  readonly base?: string;
 }
 
 /** A response as status, fields and body, for routes that run often. */

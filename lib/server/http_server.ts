@@ -17,6 +17,7 @@ export type {
   HttpLimits,
   HttpServer,
   HttpServerOptions,
+  QuickMount,
   QuickSource,
 } from "./server_options.ts";
 export { DEFAULT_LIMITS } from "./server_options.ts";

@@ -8,7 +8,7 @@
  */
 import { httpDate } from "../http1/mod.ts";
 import { HttpConnection } from "./http_connection.ts";
-import { createQuickRoute } from "./quick_route.ts";
+import { quickRoutes } from "./quick_mounts.ts";
 import { BUSY_RESPONSE } from "./respond.ts";
 import { newWireCounters, WIRE } from "./wire_counters.ts";
 import {
@@ -28,7 +28,7 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
   const conns = new Set<HttpConnection>();
   // This thread is the counters' only writer here.
   const counters = app.counters ?? newWireCounters();
-  const quick = app.quick && createQuickRoute({ ...app.quick, counters });
+  const quick = quickRoutes(app.quick && { ...app.quick, counters }, app.quickMounts);
   const clock: Clock = {
     now: Date.now(),
     date: httpDate(Date.now()),

@@ -13,6 +13,17 @@ export interface QuickSource {
   onAccess?: (hashPart: string) => void;
 }
 
+/**
+ * A `[[caches]]` entry served under `/<name>/` whose narinfo hits and
+ * `/<name>/nix-cache-info` are answered like `HttpApp.quick`'s, from its own
+ * index, counted in its own wire counters (their narinfo and nix-cache-info
+ * slots; connection-level slots stay in `HttpApp.counters`).
+ */
+export interface QuickMount extends QuickSource {
+  name: string;
+  counters: Uint32Array<SharedArrayBuffer>;
+}
+
 /** Called after each response the app gave: its status and the bytes handed to the socket. */
 export type ResponseObserver = (
   method: string,
@@ -24,6 +35,8 @@ export type ResponseObserver = (
 export interface HttpApp {
   /** Answers from memory for plain GETs and HEADs; without it everything goes to `handle`. */
   quick?: QuickSource;
+  /** Mounted caches answered the same way (`quick_mounts.ts`); the app sees their other requests. */
+  quickMounts?: QuickMount[];
   handle: AppHandler;
   /**
    * Counters of the answers the driver gives without the app (wire_counters.ts),

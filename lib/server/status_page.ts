@@ -2,8 +2,9 @@
  * The status page a person opens at `GET /`: what the cache holds, recent
  * activity, peers, and the `nix.conf` lines to use it, as one HTML document
  * with its CSS and a few lines of script inline (no build step, nothing
- * else to fetch). The script refreshes the figures from `/status.json`
- * every 10 seconds; without it the page is complete as served.
+ * else to fetch). The script refreshes the figures from `status.json` (next
+ * to the page: `/team/status.json` for a `[[caches]]` entry's page at
+ * `/team/`) every 10 seconds; without it the page is complete as served.
  *
  * Every value from the cache (paths, key names, the host) is escaped; the
  * response's Content-Security-Policy allows only this page's own script and
@@ -115,7 +116,7 @@ export function escapeHtml(s: string): string {
 }
 
 export interface PageOptions {
-  /** The cache's URL as clients reach it, e.g. `http://cache.lan:5555`. */
+  /** The cache's URL as clients reach it, e.g. `http://cache.lan:5555` or `http://cache.lan:5555/team`. */
   url: string;
   /** A fresh random value per response, for the Content-Security-Policy. */
   nonce: string;
@@ -134,7 +135,10 @@ export function renderStatusPage(s: StatusSnapshot, o: PageOptions): string {
     `<div class="fig"><b data-k="${k}">${e(f[k])}</b><span>${e(label)}</span></div>`;
   const url = e(o.url);
   const keys = s.publicKeys.map(e).join(" ");
-  const host = e(new URL(o.url).host);
+  const u = new URL(o.url);
+  const host = e(u.host);
+  // A [[caches]] entry's page names its path too: host:5555/team.
+  const place = e(u.host + (u.pathname === "/" ? "" : u.pathname));
   const conf = `substituters = ${url}\n` +
     (keys ? `trusted-public-keys = ${keys}\n` : "");
   const nixos = `nix.settings.substituters = [ "${url}" ];\n` +
@@ -182,11 +186,11 @@ export function renderStatusPage(s: StatusSnapshot, o: PageOptions): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Arca · ${host}</title>
+<title>Arca · ${place}</title>
 <style nonce="${e(o.nonce)}">${CSS}</style>
 </head>
 <body>
-<header><h1>Arca</h1><p>${host} · v${e(s.version)} · ${e(s.backend)} · up <span data-k="uptime">${
+<header><h1>Arca</h1><p>${place} · v${e(s.version)} · ${e(s.backend)} · up <span data-k="uptime">${
     e(f.uptime)
   }</span></p></header>
 <main>
@@ -223,7 +227,7 @@ ${activity}
 </main>
 <footer>updated <span data-k="updated" id="updated">${
     e(f.updated)
-  }</span> · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a></footer>
+  }</span> · <a href="status.json">status.json</a> · <a href="metrics">metrics</a></footer>
 <script nonce="${e(o.nonce)}">${SCRIPT}</script>
 </body>
 </html>
@@ -259,7 +263,7 @@ a{color:#1b6b50}
 const SCRIPT = `
 (function () {
   function refresh() {
-    fetch("/status.json", { cache: "no-store", credentials: "same-origin" })
+    fetch("status.json", { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
       .then(function (s) {
         document.querySelectorAll("[data-k]").forEach(function (el) {

@@ -89,12 +89,15 @@ async function page(o: StatusRoutesOptions, req: AppRequest): Promise<Response> 
   });
 }
 
-/** The URL clients reach the cache at: this request's origin, https behind a TLS proxy. */
+/**
+ * The URL clients reach the cache at: this request's origin, https behind a
+ * TLS proxy, and the cache's path under the server (`/team`) if it has one.
+ */
 function cacheUrl(req: AppRequest): string {
   const u = new URL(req.url);
   const proto = req.headers.get("x-forwarded-proto");
   if (proto === "https" || proto === "http") u.protocol = `${proto}:`;
-  return u.origin;
+  return u.origin + (req.base ?? "");
 }
 
 function pathOf(url: string): string {

@@ -4,7 +4,9 @@
  * cachix 1.11.1) work against Arca when pointed at it with
  * `cachix --host http://arca:5555 …`. The client puts its routes under
  * `<host>/api/v1/cache/<name>/` (servant's `API` type in cachix-api's
- * Cachix/API.hs); Arca is one cache, so every valid name reaches it.
+ * Cachix/API.hs); this is one cache, so every valid name reaches it (the
+ * server sends `/api/v1/cache/<name>/` of a `[[caches]]` entry to that
+ * cache's API: `cache_mounts.ts`).
  *
  * Auth is Arca's: the client's `Authorization: Bearer <CACHIX_AUTH_TOKEN>`
  * (servant-auth-client) must be an upload token to push; reads follow the
@@ -222,11 +224,12 @@ function unauthorized(detail: string): Response {
 }
 
 /**
- * Where the client reached Arca, for the URLs handed back to it: the Host it
- * sent, and `X-Forwarded-Proto` when a TLS proxy is in front.
+ * Where the client reached this cache, for the URLs handed back to it: the
+ * Host it sent, `X-Forwarded-Proto` when a TLS proxy is in front, and the
+ * cache's path (`/team` for a `[[caches]]` entry).
  */
 function originOf(req: AppRequest, url: URL): string {
   const fwd = req.headers.get("x-forwarded-proto")?.split(",")[0].trim().toLowerCase();
   const scheme = fwd === "https" || fwd === "http" ? fwd : url.protocol.slice(0, -1);
-  return `${scheme}://${url.host}`;
+  return `${scheme}://${url.host}${req.base ?? ""}`;
 }

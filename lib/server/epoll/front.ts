@@ -16,7 +16,7 @@ import {
   SysError,
 } from "../../io/libc.ts";
 import type { FileBody } from "../../blob/file_body.ts";
-import type { IndexEntry } from "../index_entry.ts";
+import type { FollowableIndex, IndexEntry } from "../index_entry.ts";
 import { type RequestBody, type ResponseSink, serveRequest } from "../respond.ts";
 import {
   type Clock,
@@ -173,8 +173,9 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
   };
 
   const quick = app.quick;
-  if (quick) {
-    const { index } = quick;
+  const mounts = app.quickMounts ?? [];
+  // The worker's copy of an index (the default cache's, or mount `mount`'s) follows it.
+  const follow = (index: FollowableIndex, mount?: number) => {
     const shared = (e: IndexEntry): SharedEntry => [
       e.hashPart,
       e.body.buffer,
@@ -183,7 +184,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     ];
     const put: SharedEntry[] = [];
     for (const e of index.entries()) put.push(shared(e));
-    post({ t: "index", live: index.live, put, del: [] });
+    post({ t: "index", live: index.live, put, del: [], mount });
     // Changes are sent in batches, one per turn of the event loop.
     let puts = new Map<string, IndexEntry | undefined>();
     let queued = false;
@@ -191,7 +192,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       queued = false;
       const batch = puts;
       puts = new Map();
-      const m: ToWorker = { t: "index", live: index.live, put: [], del: [] };
+      const m: ToWorker = { t: "index", live: index.live, put: [], del: [], mount };
       for (const [h, e] of batch) e ? m.put.push(shared(e)) : m.del.push(h);
       post(m);
     };
@@ -202,7 +203,9 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
         queueMicrotask(send);
       }
     });
-  }
+  };
+  if (quick) follow(quick.index);
+  mounts.forEach((m, i) => follow(m.index, i));
 
   const init: WorkerInit = {
     t: "init",
@@ -213,6 +216,11 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     quick: quick !== undefined,
     cacheInfo: quick?.cacheInfo ?? new Uint8Array(),
     counters: app.counters?.buffer,
+    mounts: mounts.map((m) => ({
+      name: m.name,
+      cacheInfo: m.cacheInfo,
+      counters: m.counters.buffer,
+    })),
   };
   worker.postMessage(init, [port2 as unknown as Transferable]);
 
@@ -284,9 +292,11 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
         });
         return;
       }
-      case "access":
-        for (const h of m.hashParts) quick?.onAccess?.(h);
+      case "access": {
+        const source = m.mount === undefined ? quick : mounts[m.mount];
+        for (const h of m.hashParts) source?.onAccess?.(h);
         return;
+      }
       case "stopped":
         return end();
       case "failed":

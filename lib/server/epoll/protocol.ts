@@ -26,6 +26,11 @@ export interface WorkerInit {
   cacheInfo: Uint8Array;
   /** The wire counters' memory (wire_counters.ts): the worker is their only writer. */
   counters?: SharedArrayBuffer;
+  /**
+   * Caches under `/<name>/` answered quickly too (`HttpApp.quickMounts`), in
+   * that order: `index` and `access` messages name one by its place here.
+   */
+  mounts?: { name: string; cacheInfo: Uint8Array; counters: SharedArrayBuffer }[];
 }
 
 /**
@@ -35,8 +40,8 @@ export interface WorkerInit {
  * and a typed array has one per byte.
  */
 export type ToWorker =
-  /** Narinfo changes; `live` false: answer nothing from the index. */
-  | { t: "index"; live: boolean; put: SharedEntry[]; del: string[] }
+  /** Narinfo changes; `live` false: answer nothing from the index. `mount`: of that mount's index. */
+  | { t: "index"; live: boolean; put: SharedEntry[]; del: string[]; mount?: number }
   /**
    * Response bytes, in order. With `ack`, the worker answers `written` once
    * they are out: the main thread waits for that before it sends more.
@@ -73,8 +78,8 @@ export type FromWorker =
   | { t: "gone"; id: number }
   /** A file ended before its range did (damage): the response was cut. */
   | { t: "short"; id: number; message: string }
-  /** Narinfo hits answered by the worker (gc's access times), batched per second. */
-  | { t: "access"; hashParts: string[] }
+  /** Narinfo hits answered by the worker (gc's access times), batched per second; `mount` as above. */
+  | { t: "access"; hashParts: string[]; mount?: number }
   /** Every connection has ended after `stop` or `abort`. */
   | { t: "stopped" }
   /** The worker hit a bug and stopped serving. */

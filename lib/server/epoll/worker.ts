@@ -25,7 +25,7 @@ import {
   SOCK_NONBLOCK,
   TCP_NODELAY,
 } from "../../io/libc.ts";
-import { createQuickRoute } from "../quick_route.ts";
+import { quickRoutes } from "../quick_mounts.ts";
 import { BUSY_RESPONSE } from "../respond.ts";
 import { newWireCounters, WIRE } from "../wire_counters.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
@@ -74,14 +74,24 @@ function run(init: WorkerInit): void {
   const index = new IndexReplica();
   let accessed: string[] = [];
   const counters = init.counters ? new Uint32Array(init.counters) : newWireCounters();
-  const quick = init.quick
-    ? createQuickRoute({
-      index,
-      cacheInfo: init.cacheInfo,
-      onAccess: (h) => accessed.push(h),
-      counters,
-    })
-    : undefined;
+  // Mounted caches (`/<name>/`): an index copy, access times and counters each.
+  const mounts = (init.mounts ?? []).map((m) => ({
+    ...m,
+    index: new IndexReplica(),
+    accessed: [] as string[],
+  }));
+  const quick = quickRoutes(
+    init.quick
+      ? { index, cacheInfo: init.cacheInfo, onAccess: (h) => accessed.push(h), counters }
+      : undefined,
+    mounts.map((m) => ({
+      name: m.name,
+      index: m.index,
+      cacheInfo: m.cacheInfo,
+      onAccess: (h: string) => m.accessed.push(h),
+      counters: new Uint32Array(m.counters),
+    })),
+  );
   const conns = new Set<WireConnection>();
   const requests = new Map<number, WireConnection>();
   let lastId = 0;
@@ -163,7 +173,7 @@ function run(init: WorkerInit): void {
   const onMessage = (m: ToWorker) => {
     switch (m.t) {
       case "index":
-        return index.apply(m.live, m.put, m.del);
+        return (m.mount === undefined ? index : mounts[m.mount].index).apply(m.live, m.put, m.del);
       case "out":
         return requests.get(m.id)?.out(m.id, m.data, m.ack);
       case "files":
@@ -211,6 +221,12 @@ function run(init: WorkerInit): void {
       post({ t: "access", hashParts: accessed });
       accessed = [];
     }
+    mounts.forEach((m, i) => {
+      if (m.accessed.length) {
+        post({ t: "access", hashParts: m.accessed, mount: i });
+        m.accessed = [];
+      }
+    });
   };
   reactor.run(1000, () => urgent && flush(), (now) => {
     host.clock.now = now;
