@@ -46,6 +46,8 @@ const MANIFEST_TIMEOUT_MS = 10_000;
 const CHUNK_TIMEOUT_MS = 20_000;
 /** FastCDC's largest chunk: a manifest listing bigger ones is not Arca's. */
 const MAX_CHUNK = 256 * 1024;
+/** Chunks whose presence here is looked up at once. */
+const LOOKUP_BLOCK = 512;
 
 /** A linked peer as the fetcher uses it. */
 export interface FetchPeer {
@@ -267,7 +269,10 @@ class Transfer {
   readonly done: Promise<void>;
   #settle!: { ok: () => void; fail: (e: Error) => void };
   #chunks: ManifestChunk[] = [];
+  /** Which chunks are held here, looked up a block at a time as the transfer gets to them. */
   #local: boolean[] = [];
+  #blocks = new Map<number, Promise<void>>();
+  #allKnown = false;
   #sources: Source[] = [];
   /** Verified chunks by index, until every reader passed them. */
   #ready = new Map<number, Ready>();
@@ -338,11 +343,11 @@ class Transfer {
       }
       this.#chunks = got;
     }
-    for (let i = 0; i < this.#chunks.length; i += 1000) {
-      const part = this.#chunks.slice(i, i + 1000);
-      const held = await this.f.opts.nars.has(part.map((c) => c.id));
-      this.#local.push(...held);
-    }
+    if (here) {
+      this.#local = this.#chunks.map(() => true);
+      this.#allKnown = true;
+    } // Only the first block is looked up before the first byte: a GiB is ~15,000 chunks.
+    else await this.#lookup(0);
     // A NAR stored here already (an earlier fetch) is only read, not stored again.
     if (!this.f.opts.noSave && !here) this.#save();
     else this.#saving = false;
@@ -424,7 +429,33 @@ class Transfer {
     return this.#cursors.size ? low : this.#hashedUpTo;
   }
 
+  /** Finds out which chunks of block `b` (and, ahead of need, of the next) are held here. */
+  #lookup(b: number): Promise<void> {
+    const from = b * LOOKUP_BLOCK;
+    if (from >= this.#chunks.length || this.#allKnown) return Promise.resolve();
+    let p = this.#blocks.get(b);
+    if (!p) {
+      const part = this.#chunks.slice(from, from + LOOKUP_BLOCK);
+      p = this.f.opts.nars.has(part.map((c) => c.id)).then(
+        (held) => held.forEach((h, k) => this.#local[from + k] = h),
+        () => {}, // not known: fetched from peers
+      );
+      this.#blocks.set(b, p);
+    }
+    return p;
+  }
+
   #get(i: number): void {
+    const b = Math.floor(i / LOOKUP_BLOCK);
+    void this.#lookup(b + 1);
+    if (this.#local[i] === undefined && !this.#allKnown) {
+      void this.#lookup(b).then(() => this.#have(i));
+      return;
+    }
+    this.#have(i);
+  }
+
+  #have(i: number): void {
     if (this.#local[i]) {
       this.f.opts.nars.localChunk(this.#chunks[i].id).then((b) => {
         if (b && this.#verify(i, b)) {
