@@ -260,3 +260,10 @@ export function num(x: number): string {
   if (a >= 10) return x.toFixed(1);
   return x.toFixed(2);
 }
+
+/** Writes a markdown report and formats it with `deno fmt`, so a committed report passes `deno fmt --check`. */
+export async function writeReport(path: string, md: string): Promise<void> {
+  await Deno.writeTextFile(path, md);
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
+  if (!fmt.success) throw new Error(`deno fmt ${path}: ${new TextDecoder().decode(fmt.stderr)}`);
+}

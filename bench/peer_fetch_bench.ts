@@ -32,7 +32,7 @@ import {
   type SwarmNode,
   until,
 } from "../tests/_swarm_nodes.ts";
-import { machineInfo, markdownTable, memoryKiB } from "./_lib.ts";
+import { machineInfo, markdownTable, memoryKiB, writeReport } from "./_lib.ts";
 
 const quick = Deno.args.includes("--quick");
 const BIG = quick ? 256 * 2 ** 20 : 2 ** 30;
@@ -229,7 +229,7 @@ try {
     markdownTable(["workload", "result", "detail", "target"], rows),
     "",
   ].join("\n");
-  await Deno.writeTextFile(OUT, md);
+  await writeReport(OUT, md);
   console.log(md);
 } finally {
   await stopAll(nodes);

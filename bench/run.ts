@@ -15,7 +15,7 @@
 import { arcaArgs, nixEnv } from "../tests/_run.ts";
 import { arcaEnv, makeKey } from "../tests/_cache_fixture.ts";
 import { type BenchClosure, buildClosure, type ClosureSpec, deleteClosure } from "./_closure.ts";
-import { killMeasuredChildren, machineInfo, sh } from "./_lib.ts";
+import { killMeasuredChildren, machineInfo, sh, writeReport } from "./_lib.ts";
 import { resultsMarkdown, resultsTable, type Row } from "./_report.ts";
 import { CLIENT_CPU, type Server, SERVER_CPU, startArca, startNginx } from "./_servers.ts";
 import { benchImport, type ImportSetup } from "./import_bench.ts";
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   rows.sort((a, b) => wNum(a) - wNum(b));
   const table = resultsTable(rows);
   console.log(table);
-  await Deno.writeTextFile(
+  await writeReport(
     RESULTS,
     resultsMarkdown(`Arca benchmark results (${quick ? "quick" : "full"})`, machine, rows, notes),
   );

@@ -15,7 +15,7 @@
  */
 import { arcaArgs, buildPath, nixEnv, runOk } from "../tests/_run.ts";
 import { arcaEnv, makeKey } from "../tests/_cache_fixture.ts";
-import { freePort, machineInfo, markdownTable, memoryKiB, sleep } from "./_lib.ts";
+import { freePort, machineInfo, markdownTable, memoryKiB, sleep, writeReport } from "./_lib.ts";
 import { MetaStore } from "../lib/kv/meta_store.ts";
 import { SwarmStore } from "../lib/kv/swarm_store.ts";
 import { encodeEntry, type Entry, entryKey } from "../lib/swarm/proto/entry.ts";
@@ -345,7 +345,7 @@ try {
     markdownTable(["workload", "result", "detail", "target"], rows),
     "",
   ].join("\n");
-  await Deno.writeTextFile(OUT, md);
+  await writeReport(OUT, md);
   console.log(md);
 } finally {
   for (const c of children) {
