@@ -15,7 +15,6 @@ import { importAll } from "./_import_flags.ts";
 
 export const hookCommand: Command = {
   name: "hook",
-  summary: "the post-build hook: import $OUT_PATHS (see install-hook)",
   help: `Usage: arca hook [--log FILE]
 
 Run by Nix after each build (through the script 'arca install-hook' writes):

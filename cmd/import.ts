@@ -7,7 +7,6 @@ import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_im
 
 export const importCommand: Command = {
   name: "import",
-  summary: "import store paths into the cache (their references must be cached already)",
   help: `Usage: arca import [options] <store-path>...
 
 Reads each path from the local Nix store, checks that its NAR hash equals the

@@ -7,7 +7,6 @@ import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_im
 
 export const importClosureCommand: Command = {
   name: "import-closure",
-  summary: "import a store path or flake output with everything it references",
   help: `Usage: arca import-closure [options] <store-path | flake-ref>
 
 Resolves the closure ('nix path-info -r') and imports it references first, so

@@ -13,7 +13,6 @@ import {
 
 export const serveCommand: Command = {
   name: "serve",
-  summary: "serve the cache to Nix over HTTP (a substituter)",
   help: `Usage: arca serve [--bind HOST:PORT] [--priority N]
 
 Serves the cache as a Nix binary cache: /nix-cache-info, /<hash>.narinfo,

@@ -17,7 +17,6 @@ import { runServer } from "./_serve_run.ts";
 
 export const swarmCommand: Command = {
   name: "swarm",
-  summary: "share the cache with peers: discovery, encrypted links, narinfo replication",
   help: `Usage: arca swarm [--topic STRING] [--discovery-port 7070] [--sync-port 7071]
                   [--http-port 5555] [--also-serve] [--static-peer HOST:PORT]...
 
