@@ -13,12 +13,10 @@ import { serveHttp } from "../lib/server/http_server.ts";
 import { AuditBatcher } from "../lib/server/audit_batcher.ts";
 import type { Store } from "../lib/store/store.ts";
 import { ServerMetrics } from "../lib/server/server_metrics.ts";
-import { createStatusSource, type StatusSourceDeps } from "../lib/server/status_source.ts";
-import { withStatusRoutes } from "../lib/server/status_routes.ts";
-import { formatPublicKey, publicKeyOf } from "../lib/sign/mod.ts";
-import { signingKeys } from "./_context.ts";
-import { gcWiring } from "./_gc_serve.ts";
-import { uploadWiring } from "./_uploads.ts";
+import type { StatusSourceDeps } from "../lib/server/status_source.ts";
+import { lateApp } from "../lib/server/late_app.ts";
+import type { GcWiring } from "./_gc_serve.ts";
+import type { UploadWiring } from "./_uploads.ts";
 
 export interface ServeRunOptions {
   anonymous: boolean;
@@ -33,7 +31,12 @@ export interface ServeRunOptions {
   swarm?: StatusSourceDeps["swarm"];
 }
 
-/** Serves until `opts.signal` aborts; resolves once the server has stopped cleanly. */
+/**
+ * Serves until `opts.signal` aborts; resolves once the server has stopped
+ * cleanly. It listens as soon as the index has started loading and the core
+ * handler exists; uploads, gc, the status page and /metrics are wired while
+ * the first requests are answered (`lateApp`).
+ */
 export async function runServer(config: Config, store: Store, opts: ServeRunOptions) {
   const addr = parseBind(config.bind)!;
   const layout = cacheLayout(config.cache_dir, config.db_path);
@@ -42,19 +45,18 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     wantMassQuery: true,
     priority: config.priority,
   });
-  await writeFileAtomic(layout.tmp, layout.cacheInfo, cacheInfo);
+  await writeCacheInfo(layout, cacheInfo);
   const index = new NarinfoIndex(store);
   await index.start(opts.signal);
   await opts.withIndex?.(index);
   const audit = new AuditBatcher((evs) => store.audit(evs));
-  const gc = gcWiring(config, store, opts.signal);
   const metrics = new ServerMetrics();
   metrics.start(opts.signal);
-  const uploads = await uploadWiring(config, store, layout, {
-    anonymous: opts.anonymous,
-    onPublish: () => index.refresh(),
-    onOutcome: metrics.upload,
-  });
+  let gc: GcWiring | undefined;
+  let uploads: UploadWiring | undefined;
+  // Narinfo hits before gc is wired still count for its access times.
+  const early: string[] = [];
+  const onAccess = (h: string) => gc ? gc.onAccess?.(h) : early.push(h);
   const handler = createHandler({
     store,
     index,
@@ -62,31 +64,67 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     priority: config.priority,
     logsDir: layout.logs,
     onServe: (ev) => audit.add(ev),
-    onAccess: gc.onAccess,
-    upload: uploads.upload,
+    onAccess,
+    upload: async (req, path) => {
+      await wired;
+      return await uploads!.upload(req, path);
+    },
     peerNar: opts.peerNar,
   });
-  const source = createStatusSource({
-    store,
-    index,
-    metrics,
-    httpIo: config.http_io,
-    publicKeys: (await signingKeys(config, [])).map((k) => formatPublicKey(publicKeyOf(k))),
-    private: config.read_token !== "",
-    uploads: uploads.tokens.length ? "token" : opts.anonymous ? "anonymous" : "disabled",
-    swarm: opts.swarm,
+  const wired = (async () => {
+    const [{ gcWiring }, { uploadWiring }, status, routes, sign, { signingKeys }] = await Promise
+      .all([
+        import("./_gc_serve.ts"),
+        import("./_uploads.ts"),
+        import("../lib/server/status_source.ts"),
+        import("../lib/server/status_routes.ts"),
+        import("../lib/sign/mod.ts"),
+        import("./_context.ts"),
+      ]);
+    gc = gcWiring(config, store, opts.signal);
+    for (const h of early.splice(0)) gc.onAccess?.(h);
+    uploads = await uploadWiring(config, store, layout, {
+      anonymous: opts.anonymous,
+      onPublish: () => index.refresh(),
+      onOutcome: metrics.upload,
+    });
+    const source = status.createStatusSource({
+      store,
+      index,
+      metrics,
+      httpIo: config.http_io,
+      publicKeys: (await signingKeys(config, [])).map((k) =>
+        sign.formatPublicKey(sign.publicKeyOf(k))
+      ),
+      private: config.read_token !== "",
+      uploads: uploads.tokens.length ? "token" : opts.anonymous ? "anonymous" : "disabled",
+      swarm: opts.swarm,
+    });
+    return routes.withStatusRoutes(uploads.wrap(handler), {
+      source,
+      metrics,
+      readToken: config.read_token,
+      uploadTokens: uploads.tokens,
+      metricsToken: config.metrics_token,
+    });
+  })();
+  const stop = new AbortController();
+  opts.signal.addEventListener("abort", () => stop.abort(), { once: true });
+  wired.catch((e) => {
+    // Without it uploads, tokens and the status page would not work: stop.
+    console.error(`arca: starting the server failed: ${(e as Error).message}`);
+    stop.abort();
   });
   const server = serveHttp({
     hostname: addr.hostname,
     port: addr.port,
     io: config.http_io,
-    signal: opts.signal,
+    signal: stop.signal,
     onListen: ({ hostname, port }) => {
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       console.log(
         `arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`,
       );
-      console.error(`arca: ${uploads.summary}`);
       opts.onListen?.(`http://${host}:${port}`);
     },
   }, {
@@ -94,15 +132,9 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     quick: config.read_token ? undefined : {
       index,
       cacheInfo: new TextEncoder().encode(cacheInfo),
-      onAccess: gc.onAccess,
+      onAccess,
     },
-    handle: withStatusRoutes(uploads.wrap(handler), {
-      source,
-      metrics,
-      readToken: config.read_token,
-      uploadTokens: uploads.tokens,
-      metricsToken: config.metrics_token,
-    }),
+    handle: lateApp(handler, wired, { private: config.read_token !== "" }),
     counters: metrics.counters,
     observe: metrics.observe,
   });
@@ -111,8 +143,17 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       ? "arca: HTTP on the epoll front (sockets on a thread of their own)"
       : "arca: HTTP on Deno's sockets (portable)",
   );
+  const ok = await wired.then(() => true, () => false);
+  if (ok) console.error(`arca: ${uploads!.summary}`);
   await server.finished;
   await audit.flush();
-  await gc.stop();
-  await uploads.close();
+  await gc?.stop();
+  await uploads?.close();
+  if (!ok) throw new Error("the server could not be wired (see above)");
+}
+
+/** Writes nix-cache-info (the flat layout's file) unless it already says this. */
+async function writeCacheInfo(layout: { tmp: string; cacheInfo: string }, text: string) {
+  const now = await Deno.readTextFile(layout.cacheInfo).catch(() => undefined);
+  if (now !== text) await writeFileAtomic(layout.tmp, layout.cacheInfo, text);
 }

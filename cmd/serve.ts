@@ -2,14 +2,8 @@ import type { Command } from "./_command.ts";
 import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { checkValue, type Config } from "../lib/config/mod.ts";
-import { runServer } from "./_serve_run.ts";
-import {
-  effectiveConfig,
-  STORE_FLAGS,
-  STORE_OPTIONS_HELP,
-  storeOverrides,
-  withStore,
-} from "./_context.ts";
+import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_store_flags.ts";
+import { startFrontWorker } from "../lib/server/epoll/front_worker.ts";
 
 export const serveCommand: Command = {
   name: "serve",
@@ -74,6 +68,12 @@ ${STORE_OPTIONS_HELP}`,
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    // The HTTP front's thread loads while this one loads the server and opens the cache.
+    startFrontWorker();
+    const [{ runServer }, { effectiveConfig, withStore }] = await Promise.all([
+      import("./_serve_run.ts"),
+      import("./_context.ts"),
+    ]);
     const config = await effectiveConfig(p.globals, { ...flags, ...storeOverrides(p) });
     return await withStore(config, async (store) => {
       const stop = new AbortController();

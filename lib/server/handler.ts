@@ -13,7 +13,7 @@
  * Only names that match these shapes reach the store; everything else is a
  * 404, so no path from the URL is ever used on the filesystem unchecked.
  */
-import { contentTypeOf } from "../compress/mod.ts";
+import { contentTypeOf } from "../compress/compression.ts";
 import { formatCacheInfo } from "../narinfo/mod.ts";
 import { isValidHashPart } from "../store_path/mod.ts";
 import { parseNarFileName } from "../store/nar_file_name.ts";

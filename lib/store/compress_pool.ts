@@ -90,3 +90,16 @@ function split(all: Uint8Array, lens: number[]): Uint8Array[] {
   }
   return out;
 }
+
+let shared: CompressPool | undefined;
+
+/** The process's pool, started on first use. */
+export function sharedPool(): CompressPool {
+  return shared ??= new CompressPool();
+}
+
+/** Stops the shared pool's workers (so the process can exit); a later use starts new ones. */
+export function closeSharedPool(): void {
+  shared?.close();
+  shared = undefined;
+}

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { Chunker } from "../chunk/mod.ts";
 import type { Compression } from "../compress/mod.ts";
-import { CompressPool } from "./compress_pool.ts";
+import { closeSharedPool, sharedPool } from "./compress_pool.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import type { ChunkLocation } from "../kv/records.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
@@ -394,20 +394,14 @@ class ByteBudget {
 
 const inFlight = new ByteBudget(IN_FLIGHT_BYTES);
 
-let pool: CompressPool | undefined;
-
 function compressAll(chunks: Uint8Array[], opts: IngestOptions): Promise<Uint8Array[]> {
   if (chunks.length === 0) return Promise.resolve([]);
   if (opts.compression === "none") return Promise.resolve(chunks.map((c) => c.slice()));
-  pool ??= new CompressPool();
-  return pool.compressMany(chunks, opts.compression, opts.level);
+  return sharedPool().compressMany(chunks, opts.compression, opts.level);
 }
 
 /** Stops the compression workers (so the process can exit). */
-export function closeIngest(): void {
-  pool?.close();
-  pool = undefined;
-}
+export const closeIngest = closeSharedPool;
 
 /** Frees the buffers under `views` now (nothing may use them afterwards). */
 function freeBuffers(views: Uint8Array[]): void {

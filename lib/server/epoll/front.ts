@@ -26,6 +26,7 @@ import {
   type HttpServerOptions,
 } from "../server_options.ts";
 import type { FileRange, FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
+import { takeFrontWorker } from "./front_worker.ts";
 
 /**
  * `out` messages in flight per response before the main thread waits for
@@ -150,7 +151,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     throw new SysError("eventfd", e);
   }
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  const worker = takeFrontWorker();
 
   let ended = false;
   // Messages go out in one post and one wake per turn (a microtask), not one each.
@@ -195,13 +196,18 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       for (const [h, e] of batch) e ? m.put.push(shared(e)) : m.del.push(h);
       post(m);
     };
-    index.onChange((h, e) => {
-      puts.set(h, e);
+    const schedule = () => {
       if (!queued) {
         queued = true;
         queueMicrotask(send);
       }
+    };
+    index.onChange((h, e) => {
+      puts.set(h, e);
+      schedule();
     });
+    // The message that says "live" carries (or follows) the load's last entries.
+    index.onLive(schedule);
   }
 
   const init: WorkerInit = {
