@@ -4,6 +4,7 @@ import { UsageError } from "../lib/cli/usage_error.ts";
 import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_import_flags.ts";
+import { startSharedPool } from "../lib/store/compress_pool.ts";
 
 export const importCommand: Command = {
   name: "import",
@@ -28,6 +29,8 @@ Exit status: 0 when every path is cached afterwards, 1 otherwise.`,
       throw new UsageError("missing store path (see 'arca import --help')");
     }
     const { flags, keyPaths, segments } = importFlags(p);
+    // The workers load their codecs while Nix is asked about the paths.
+    startSharedPool();
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
     const metas = referencesFirst(await nixPathInfo(p.positionals));

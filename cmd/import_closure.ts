@@ -4,6 +4,7 @@ import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
 import { nixBuildOutputs } from "../lib/io/nix_build.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_import_flags.ts";
+import { startSharedPool } from "../lib/store/compress_pool.ts";
 
 export const importClosureCommand: Command = {
   name: "import-closure",
@@ -21,6 +22,8 @@ ${IMPORT_OPTIONS_HELP}`,
     const p = parseFlags(argv, IMPORT_FLAGS, globals);
     expectPositionals(p, 1, 1, "store path or flake reference (see 'arca import-closure --help')");
     const { flags, keyPaths, segments } = importFlags(p);
+    // The workers load their codecs while Nix is asked about the closure.
+    startSharedPool();
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
     const target = p.positionals[0];

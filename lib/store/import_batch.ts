@@ -161,7 +161,12 @@ async function run(
             lookup,
             resolve: deps.places.localOnly ? undefined : (ids) => deps.places.resolve(ids),
           },
-          { compression: opts.compression, level: opts.level, onProgress: opts.onProgress },
+          {
+            compression: opts.compression,
+            level: opts.level,
+            onProgress: opts.onProgress,
+            inline: opts.inline,
+          },
         );
         rest = started.rest;
         const narHash: Hash = { algo: "sha256", digest: started.narHash };

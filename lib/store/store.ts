@@ -22,6 +22,8 @@ export interface StoreNarOptions {
    */
   expect?: { narHash: Hash; narSize: number; what: string; source: string };
   onProgress?: (narBytes: number) => void;
+  /** Hash and compress on this thread instead of the pool's workers (small imports). */
+  inline?: boolean;
 }
 
 /** A NAR held by the store, whether or not a path refers to it yet. */
