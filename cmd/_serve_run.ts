@@ -15,6 +15,7 @@ import type { Store } from "../lib/store/store.ts";
 import { ServerMetrics } from "../lib/server/server_metrics.ts";
 import type { StatusSourceDeps } from "../lib/server/status_source.ts";
 import { lateApp } from "../lib/server/late_app.ts";
+import { NarTable } from "../lib/server/nar_table.ts";
 import type { GcWiring } from "./_gc_serve.ts";
 import type { UploadWiring } from "./_uploads.ts";
 
@@ -57,9 +58,14 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
   // Narinfo hits before gc is wired still count for its access times.
   const early: string[] = [];
   const onAccess = (h: string) => gc ? gc.onAccess?.(h) : early.push(h);
+  // NAR files the front's worker sends by itself once served (its Serve events come back here).
+  const nars = new NarTable((nar, _status, bytes) =>
+    audit.add({ type: "Serve", time: Date.now(), nar, bytes })
+  );
   const handler = createHandler({
     store,
     index,
+    nars,
     storeDir: config.store_dir,
     priority: config.priority,
     logsDir: layout.logs,
@@ -133,6 +139,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       index,
       cacheInfo: new TextEncoder().encode(cacheInfo),
       onAccess,
+      nars,
     },
     handle: lateApp(handler, wired, { private: config.read_token !== "" }),
     counters: metrics.counters,

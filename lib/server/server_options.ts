@@ -4,6 +4,7 @@
  */
 import type { AppHandler } from "./app.ts";
 import type { FollowableIndex } from "./index_entry.ts";
+import type { NarTable } from "./nar_table.ts";
 
 /** Narinfo hits and misses and /nix-cache-info, answered without the app (quick_route.ts). */
 export interface QuickSource {
@@ -11,6 +12,8 @@ export interface QuickSource {
   cacheInfo: Uint8Array;
   /** Called on a path's first hit in each second (gc's access times); must be cheap. */
   onAccess?: (hashPart: string) => void;
+  /** NAR files the app shared: the epoll front's worker answers them itself. */
+  nars?: NarTable;
 }
 
 /** Called after each response the app gave: its status and the bytes handed to the socket. */

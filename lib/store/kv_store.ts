@@ -257,11 +257,12 @@ export class KvStore implements Store {
     const local = extents.every((e) => this.packs.isLocal(e.pack));
     // No crc32 here: #openChecked checked every chunk within REVERIFY_MS (and
     // the packs' lengths just now), and Nix checks the NarHash of what it gets.
+    const onShort = (msg: string) => this.quarantine(fh, msg).then(() => {});
     const body = (start: number, end: number) => {
       if (!local) throw new RangeError(`nar/${fh} is not in local files`);
       return new FileBody(
         extentParts(this.layout, extents, start, end, (p) => this.places.pathOf(p)!),
-        (msg) => this.quarantine(fh, msg).then(() => {}),
+        onShort,
       );
     };
     return {
@@ -271,6 +272,14 @@ export class KvStore implements Store {
       open: local
         ? (start, end) => Promise.resolve(body(start, end))
         : (start, end) => this.#remoteBody(fh, extents, start, end),
+      share: local
+        ? {
+          parts: extentParts(this.layout, extents, 0, rec.fileSize, (p) => this.places.pathOf(p)!)
+            .map((p) => [p.path, p.offset, p.length]),
+          until: (this.#verified.get(fh) ?? Date.now()) + REVERIFY_MS,
+          onShort,
+        }
+        : undefined,
     };
   }
 

@@ -26,6 +26,7 @@ import {
   type HttpServerOptions,
 } from "../server_options.ts";
 import type { FileRange, FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
+import type { SharedNar } from "../nar_table.ts";
 import { takeFrontWorker } from "./front_worker.ts";
 
 /**
@@ -209,6 +210,24 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     // The message that says "live" carries (or follows) the load's last entries.
     index.onLive(schedule);
   }
+  const nars = quick?.nars;
+  if (nars) {
+    post({ t: "nars", put: [...nars.entries()], del: [] });
+    let changes = new Map<string, SharedNar | undefined>();
+    let queued = false;
+    nars.onChange((name, nar) => {
+      changes.set(name, nar);
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        const m: ToWorker = { t: "nars", put: [], del: [] };
+        for (const [n, e] of changes) e ? m.put.push(e) : m.del.push(n);
+        changes = new Map();
+        post(m);
+      });
+    });
+  }
 
   const init: WorkerInit = {
     t: "init",
@@ -217,6 +236,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     wakeFd,
     limits,
     quick: quick !== undefined,
+    nars: nars !== undefined,
     cacheInfo: quick?.cacheInfo ?? new Uint8Array(),
     counters: app.counters?.buffer,
   };
@@ -292,6 +312,25 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       }
       case "access":
         for (const h of m.hashParts) quick?.onAccess?.(h);
+        return;
+      case "narServed":
+        for (let i = 0; i < m.list.length; i += 5) {
+          const [method, name, status, bytes, body] = m.list.slice(i, i + 5) as [
+            string,
+            string,
+            number,
+            number,
+            number,
+          ];
+          // As the app does: a Serve event per GET, none for a HEAD.
+          if (method !== "HEAD") nars?.served(name, status, body);
+          app.observe?.(method, `/nar/${name}`, status, bytes);
+        }
+        return;
+      case "narShort":
+        nars?.short(m.name, m.message).catch((e) => {
+          console.error(`arca: taking a damaged NAR out of service failed: ${e.message}`);
+        });
         return;
       case "stopped":
         return end();
