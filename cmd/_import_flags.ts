@@ -13,7 +13,6 @@ import { KvStore } from "../lib/store/kv_store.ts";
 import { storeMeta } from "../lib/store/store_meta.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
-import { checkSegmentNames } from "./_segments.ts";
 
 /**
  * Imports up to this many bytes of NAR are hashed and compressed on the main
@@ -68,7 +67,8 @@ export async function importAll(
     if (store.backend !== "kv") {
       throw new UsageError("--segment needs the kv backend (the filesystem one keeps no segments)");
     }
-    checkSegmentNames(config, segments);
+    // The swarm's modules only for an import that names segments.
+    (await import("./_segments.ts")).checkSegmentNames(config, segments);
   }
   const total = paths.reduce((n, p) => n + p.narSize, 0);
   const progress = new Progress(paths.length, total);

@@ -10,6 +10,7 @@ import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
+import { nixDbPathInfo } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { importAll } from "./_import_flags.ts";
 
@@ -37,7 +38,10 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
         return 0;
       }
       const keys = await signingKeys(config, []);
-      const metas = referencesFirst(await nixPathInfo(outPaths, true));
+      // From Nix's database when this process can read it (no Nix started), else from Nix.
+      const infos = await nixDbPathInfo(outPaths, true, { storeDir: config.store_dir }) ??
+        await nixPathInfo(outPaths, true);
+      const metas = referencesFirst(infos);
       const failed = await withStore(config, async (store) => {
         const n = await importAll(store, metas, config, keys, false);
         if (drv) await storeLog(cacheLayout(config.cache_dir, config.db_path), drv);

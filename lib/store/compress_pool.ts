@@ -219,9 +219,14 @@ export abstract class ChunkPool {
   ): Promise<number[]>;
   abstract close(): void;
 
-  /** Hashing and compression on this thread (loads the codecs first). */
-  static async inline(): Promise<ChunkPool> {
-    const { compressChunk } = await import("../compress/compress_chunk.ts");
+  /**
+   * Hashing and compression on this thread (loads the codecs first: xz's
+   * WASM, ~10 ms to compile, only for `xz`).
+   */
+  static async inline(method: Compression): Promise<ChunkPool> {
+    const compressChunk = method === "zstd"
+      ? undefined
+      : (await import("../compress/compress_chunk.ts")).compressChunk;
     const { zstdFrameInto } = await import("../compress/_zstd_encoder.ts");
     const { createHash } = await import("node:crypto");
     return new InlinePool(compressChunk, zstdFrameInto, createHash);
@@ -248,7 +253,9 @@ export function hashInto(
 
 class InlinePool extends ChunkPool {
   constructor(
-    readonly compressChunk: typeof import("../compress/compress_chunk.ts").compressChunk,
+    readonly compressChunk:
+      | typeof import("../compress/compress_chunk.ts").compressChunk
+      | undefined,
     readonly zstdFrameInto: typeof import("../compress/_zstd_encoder.ts").zstdFrameInto,
     private createHash: CreateHash,
   ) {

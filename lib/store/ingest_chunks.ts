@@ -143,7 +143,7 @@ export async function ingestStart(
   deps: IngestDeps,
   opts: IngestOptions,
 ): Promise<IngestStarted> {
-  const pool = opts.inline ? await inlinePool() : sharedPool();
+  const pool = opts.inline ? await inlinePool(opts.compression) : sharedPool();
   const narHasher = createHash("sha256");
   const fileHasher = createHash("sha256");
   const chunker = new Chunker();
@@ -444,11 +444,13 @@ function copyId(view: Uint8Array): Uint8Array {
   return id;
 }
 
-let inline: Promise<ChunkPool> | undefined;
+const inline = new Map<Compression, Promise<ChunkPool>>();
 
-/** A pool that works on the calling thread (made once). */
-function inlinePool(): Promise<ChunkPool> {
-  return inline ??= ChunkPool.inline();
+/** A pool that works on the calling thread (one per method). */
+function inlinePool(method: Compression): Promise<ChunkPool> {
+  let p = inline.get(method);
+  if (!p) inline.set(method, p = ChunkPool.inline(method));
+  return p;
 }
 
 /** Stops the compression workers (so the process can exit). */
