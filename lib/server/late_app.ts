@@ -12,13 +12,15 @@ import type { AppHandler, AppRequest } from "./app.ts";
 export function lateApp(
   core: AppHandler,
   full: Promise<AppHandler>,
-  opts: { private: boolean },
+  /** `need`: called when a request waits for the full app (to wire it now). */
+  opts: { private: boolean; need?: () => void },
 ): AppHandler {
   let app: AppHandler | undefined;
   full.then((a) => app = a, () => {});
   return (req) => {
     if (app) return app(req);
     if (!opts.private && isCoreRead(req)) return core(req);
+    opts.need?.();
     return full.then((a) => a(req));
   };
 }

@@ -76,13 +76,14 @@ export class NarinfoIndex implements FollowableIndex {
   }
 
   /**
-   * Starts loading everything and following changes until `signal` aborts;
-   * resolves at once (`loaded` says when the load is done). A load that fails
-   * is tried again a second later, meanwhile lookups read the store.
+   * Starts loading everything (once `loadAfter` settles) and following
+   * changes until `signal` aborts; resolves at once (`loaded` says when the
+   * load is done). A load that fails is tried again a second later;
+   * meanwhile lookups read the store.
    */
-  start(signal: AbortSignal): Promise<void> {
+  start(signal: AbortSignal, loadAfter?: Promise<unknown>): Promise<void> {
     if (!this.#live) return Promise.resolve();
-    this.#loading = this.#load(signal);
+    this.#loading = (loadAfter ?? Promise.resolve()).catch(() => {}).then(() => this.#load(signal));
     const refresh = () =>
       void this.refresh().catch((e) => {
         console.error(`arca: narinfo index refresh failed (will retry): ${(e as Error).message}`);

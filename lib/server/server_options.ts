@@ -84,6 +84,8 @@ export interface HttpServer {
   readonly io: "epoll" | "portable";
   /** Resolves when the listener is closed and every connection has ended. */
   readonly finished: Promise<void>;
+  /** Resolves once connections are being accepted (the epoll front's thread has started). */
+  readonly ready: Promise<void>;
   /** Stops accepting; open connections finish their current response, then close. */
   shutdown(): Promise<void>;
 }

@@ -5,7 +5,6 @@
  * same code the portable server runs. Response bytes go to the worker in
  * order with at most a few messages ahead of what it has written.
  */
-import { MessageChannel } from "node:worker_threads";
 import { httpDate, HttpError, type RequestHead } from "../../http1/mod.ts";
 import {
   EFD_CLOEXEC,
@@ -151,6 +150,9 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     c.sym.close(l.fd);
     throw new SysError("eventfd", e);
   }
+  // The web MessageChannel (node:worker_threads' is the same one, and cost
+  // the main thread node's compatibility layer at start): the worker drains
+  // its port with receiveMessageOnPort.
   const { port1, port2 } = new MessageChannel();
   const worker = takeFrontWorker();
 
@@ -248,6 +250,8 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     clock.date = httpDate(clock.now);
   }, 1000);
 
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => markReady = r);
   let stopping = false;
   const remotes = new Map<number, Remote>();
   let done: { res: () => void; rej: (e: Error) => void };
@@ -337,7 +341,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       case "failed":
         return end(new Error(`the epoll front failed: ${m.message}`));
       case "ready":
-        return;
+        return markReady();
     }
   };
   worker.onmessage = (e: MessageEvent<FromWorker[]>) => {
@@ -369,5 +373,5 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
   if (opts.signal?.aborted) void shutdown();
   const addr = { hostname: l.hostname, port: l.port };
   opts.onListen?.(addr);
-  return { addr, io: "epoll", finished, shutdown };
+  return { addr, io: "epoll", finished, ready, shutdown };
 }

@@ -52,8 +52,11 @@ class IndexReplica implements EntryLookup {
   }
 }
 
+// Bound while the main thread still gets ready: the calls cost a few ms to set up.
+const libc = loadLibc();
+
 function run(init: WorkerInit): void {
-  const c: Libc = loadLibc()!;
+  const c: Libc = libc!;
   // Messages go out once per round of events (one wake of the main thread);
   // `later` ones wait for an urgent one or the next tick.
   let outbox: FromWorker[] = [];
