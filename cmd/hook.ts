@@ -9,8 +9,8 @@ import type { Command } from "./_command.ts";
 import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
-import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
-import { nixDbPathInfo } from "../lib/io/nix_db.ts";
+import { referencesFirst } from "../lib/io/nix_path_info.ts";
+import { localPathInfo } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { importAll } from "./_import_flags.ts";
 
@@ -39,9 +39,7 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
       }
       const keys = await signingKeys(config, []);
       // From Nix's database when this process can read it (no Nix started), else from Nix.
-      const infos = await nixDbPathInfo(outPaths, true, { storeDir: config.store_dir }) ??
-        await nixPathInfo(outPaths, true);
-      const metas = referencesFirst(infos);
+      const metas = referencesFirst(await localPathInfo(outPaths, true, config.store_dir));
       const failed = await withStore(config, async (store) => {
         const n = await importAll(store, metas, config, keys, false);
         if (drv) await storeLog(cacheLayout(config.cache_dir, config.db_path), drv);

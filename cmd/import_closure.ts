@@ -1,6 +1,7 @@
 import type { Command } from "./_command.ts";
 import { bool, expectPositionals, parseFlags } from "./_args.ts";
-import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
+import { referencesFirst } from "../lib/io/nix_path_info.ts";
+import { localPathInfo } from "../lib/io/nix_db.ts";
 import { nixBuildOutputs } from "../lib/io/nix_build.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_import_flags.ts";
@@ -28,7 +29,7 @@ ${IMPORT_OPTIONS_HELP}`,
     const keys = await signingKeys(config, keyPaths);
     const target = p.positionals[0];
     const roots = isFlakeRef(target) ? await nixBuildOutputs(target) : [target];
-    const metas = referencesFirst(await nixPathInfo(roots, true));
+    const metas = referencesFirst(await localPathInfo(roots, true, config.store_dir));
     const failed = await withStore(
       config,
       (store) => importAll(store, metas, config, keys, bool(p, "json"), segments),

@@ -12,6 +12,7 @@
  */
 import { parseHash } from "../hash/mod.ts";
 import type { PathMeta } from "../narinfo/path_meta.ts";
+import { nixPathInfo } from "./nix_path_info.ts";
 
 const DB = "/nix/var/nix/db/db.sqlite";
 const STORE = "/nix/store/";
@@ -81,6 +82,23 @@ export async function nixDbPathInfo(
   } finally {
     db.close();
   }
+}
+
+/**
+ * `nixPathInfo` from the database where it can answer (symlinks to store
+ * paths, such as `./result`, resolved first), from Nix otherwise.
+ */
+export async function localPathInfo(
+  paths: string[],
+  closure: boolean,
+  storeDir = "/nix/store",
+): Promise<PathMeta[]> {
+  const direct: string[] = [];
+  for (const p of paths) {
+    const real = await Deno.realPath(p).catch(() => p);
+    direct.push(real);
+  }
+  return await nixDbPathInfo(direct, closure, { storeDir }) ?? await nixPathInfo(paths, closure);
 }
 
 function base(p: string): string {
