@@ -6,8 +6,8 @@
  * so the caller asks Nix.
  */
 import assert from "node:assert/strict";
-import { buildPath, nixEnv } from "./_run.ts";
-import { nixDbPathInfo } from "../lib/io/nix_db.ts";
+import { buildPath, nixEnv, runOk } from "./_run.ts";
+import { nixBuildLog, nixDbPathInfo, nixDbValidOutputs } from "../lib/io/nix_db.ts";
 import { nixPathInfo } from "../lib/io/nix_path_info.ts";
 import type { PathMeta } from "../lib/narinfo/path_meta.ts";
 
@@ -45,5 +45,31 @@ Deno.test("path info from Nix's database equals nix path-info's", async () => {
     assert.equal(await nixDbPathInfo([top], true), undefined);
   } finally {
     Deno.env.delete("NIX_REMOTE");
+  }
+});
+
+Deno.test("a derivation's valid outputs and its build log, from Nix's database and log directory", async () => {
+  const env = await nixEnv();
+  const out = await buildPath(
+    "nixdb-logged",
+    "echo 'line one of the log'; echo line two >&2; mkdir -p $out",
+    env,
+  );
+  const drv = (await runOk("nix-store", ["-q", "--deriver", out], { env })).trim();
+  assert.deepEqual(await nixDbValidOutputs(drv), [out]);
+  const want = await runOk("nix-store", ["--read-log", drv], { env });
+  const log = await nixBuildLog(drv);
+  assert.ok(log && log.length > 0);
+  assert.equal(new TextDecoder().decode(log), want);
+  assert.match(want, /line one of the log/);
+  // Not a derivation Nix knows: its outputs are Nix's to tell (none), and it has no log.
+  const unknown = `/nix/store/${"1".repeat(32)}-nothing.drv`;
+  assert.equal(await nixDbValidOutputs(unknown), undefined);
+  assert.deepEqual(await nixBuildLog(unknown), new Uint8Array());
+  Deno.env.set("NIX_LOG_DIR", "/elsewhere");
+  try {
+    assert.equal(await nixBuildLog(drv), undefined);
+  } finally {
+    Deno.env.delete("NIX_LOG_DIR");
   }
 });

@@ -1,8 +1,10 @@
 /**
- * What `nix path-info --json` says, read from the local Nix's own SQLite
- * database instead (`/nix/var/nix/db/db.sqlite`, read-only): the post-build
- * hook runs after every build, and starting Nix for the question was ~20 ms
- * of the ~100 ms it added to a build. Only where that database is this
+ * What `nix path-info --json`, `nix-store -q --outputs` and `nix-store
+ * --read-log` say, read from the local Nix's own SQLite database
+ * (`/nix/var/nix/db/db.sqlite`, read-only) and log directory instead: the
+ * post-build hook runs after every build, and each Nix started for a
+ * question cost ~15-20 ms of what it added to a build (Nix 2.8.0 gives the
+ * hook an empty OUT_PATHS, so it asked three times). Only where that database is this
  * store's and readable (root, or single-user Nix): with `NIX_REMOTE`,
  * `NIX_STATE_DIR` or `NIX_STORE_DIR` set, a store elsewhere, a database that
  * cannot be opened or read, or a path it does not hold, the answer is
@@ -15,6 +17,7 @@ import type { PathMeta } from "../narinfo/path_meta.ts";
 import { nixPathInfo } from "./nix_path_info.ts";
 
 const DB = "/nix/var/nix/db/db.sqlite";
+const LOGS = "/nix/var/log/nix/drvs";
 const STORE = "/nix/store/";
 
 interface Row {
@@ -27,27 +30,99 @@ interface Row {
   ca: string | null;
 }
 
+/** Whether this process may read Nix's state here directly (see the module comment). */
+function localNix(storeDir = "/nix/store"): boolean {
+  const env = Deno.env.toObject();
+  if (env.NIX_REMOTE || env.NIX_STATE_DIR || env.NIX_STORE_DIR || env.NIX_LOG_DIR) return false;
+  return storeDir === "/nix/store";
+}
+
+async function openDb(path = DB): Promise<import("node:sqlite").DatabaseSync | undefined> {
+  try {
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path, { readOnly: true });
+    db.exec("PRAGMA busy_timeout = 2000");
+    return db;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The outputs of derivation `drv` that are valid paths (what the hook needs
+ * when Nix 2.8.0 passes it an empty OUT_PATHS), or undefined: ask Nix.
+ */
+export async function nixDbValidOutputs(
+  drv: string,
+  storeDir?: string,
+): Promise<string[] | undefined> {
+  if (!localNix(storeDir)) return undefined;
+  const db = await openDb();
+  if (!db) return undefined;
+  try {
+    const known = db.prepare("SELECT 1 FROM ValidPaths WHERE path = ?").get(drv);
+    if (!known) return undefined;
+    const rows = db.prepare(
+      `SELECT o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON o.drv = d.id
+         WHERE d.path = ? AND o.path IN (SELECT path FROM ValidPaths)`,
+    ).all(drv) as unknown as { path: string }[];
+    return rows.map((r) => r.path);
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The build log Nix kept for `drv` (`nix-store --read-log`), read from its
+ * log directory (bzip2-compressed or not): empty when there is none,
+ * undefined when this process cannot tell (then ask Nix).
+ */
+export async function nixBuildLog(drv: string, storeDir?: string): Promise<Uint8Array | undefined> {
+  if (!localNix(storeDir)) return undefined;
+  const b = drv.slice(drv.lastIndexOf("/") + 1);
+  const at = `${LOGS}/${b.slice(0, 2)}/${b.slice(2)}`;
+  const plain = await Deno.readFile(at).catch(() => undefined);
+  if (plain) return plain;
+  const packed = await Deno.readFile(`${at}.bz2`).catch(() => undefined);
+  if (!packed) {
+    // No log for it (none was kept, or it printed nothing), if Nix keeps logs here at all.
+    return await Deno.stat(LOGS).then((s) => s.isDirectory, () => false)
+      ? new Uint8Array()
+      : undefined;
+  }
+  const { Bzip2Decoder } = await import("../compress/_bzip2.ts");
+  const parts: Uint8Array[] = [];
+  const d = new Bzip2Decoder();
+  try {
+    d.push(packed, (p) => parts.push(p.slice()));
+    d.finish((p) => parts.push(p.slice()));
+  } catch {
+    return undefined;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /** Path info of `paths` (store paths themselves), with their closure when `closure`. */
 export async function nixDbPathInfo(
   paths: string[],
   closure: boolean,
   opts: { db?: string; storeDir?: string } = {},
 ): Promise<PathMeta[] | undefined> {
-  const env = Deno.env.toObject();
-  if (env.NIX_REMOTE || env.NIX_STATE_DIR || env.NIX_STORE_DIR) return undefined;
-  if ((opts.storeDir ?? "/nix/store") !== "/nix/store") return undefined;
+  if (!localNix(opts.storeDir)) return undefined;
   if (paths.length === 0 || !paths.every((p) => p.startsWith(STORE) && !p.includes("/", 11))) {
     return undefined;
   }
-  let db: import("node:sqlite").DatabaseSync;
+  const db = await openDb(opts.db);
+  if (!db) return undefined;
   try {
-    const { DatabaseSync } = await import("node:sqlite");
-    db = new DatabaseSync(opts.db ?? DB, { readOnly: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    db.exec("PRAGMA busy_timeout = 2000");
     const marks = paths.map(() => "?").join(", ");
     const rows = (closure
       ? db.prepare(
