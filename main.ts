@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       if (a === "help" && topic !== undefined) {
         const cmd = findCommand(topic);
         if (!cmd) throw new UsageError(`unknown command '${topic}' (see 'arca --help')`);
-        console.log(cmd.help);
+        console.log((await cmd.load()).help);
         return 0;
       }
       console.log(MAIN_HELP);
@@ -68,8 +68,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(MAIN_HELP);
     return 2;
   }
-  const cmd = findCommand(name);
-  if (!cmd) throw new UsageError(`unknown command '${name}' (see 'arca --help')`);
+  const entry = findCommand(name);
+  if (!entry) throw new UsageError(`unknown command '${name}' (see 'arca --help')`);
+  const cmd = await entry.load();
   const rest = argv.slice(i + 1);
   if (rest.includes("--help") || rest.includes("-h")) {
     console.log(cmd.help);

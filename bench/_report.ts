@@ -13,7 +13,7 @@ export interface Row {
   arca: Stats;
   base: Stats;
   baseline: string;
-  /** Target for the ratio (higher-is-better: ratio >= target). */
+  /** Target for the ratio: at least this when higher is better, at most when lower is. */
   target?: number;
   /** Target as an absolute ceiling on Arca's median (e.g. peak RSS MiB). */
   absoluteMax?: number;
@@ -28,7 +28,8 @@ function cell(s: Stats): string {
 function verdict(r: Row, ratio: number): string {
   const parts: string[] = [];
   if (r.target !== undefined) {
-    parts.push(`${ratio >= r.target ? "meets" : "MISSES"} >= ${r.target}x`);
+    const ok = r.better === "higher" ? ratio >= r.target : ratio <= r.target;
+    parts.push(`${ok ? "meets" : "MISSES"} ${r.better === "higher" ? ">=" : "<="} ${r.target}x`);
   }
   if (r.absoluteMax !== undefined) {
     parts.push(`${r.arca.median < r.absoluteMax ? "meets" : "MISSES"} < ${r.absoluteMax}`);

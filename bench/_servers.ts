@@ -15,7 +15,7 @@ export interface Server {
   name: string;
   url: string;
   pid: number;
-  /** Milliseconds from spawn to the first 200 on /nix-cache-info. */
+  /** Milliseconds from spawn to the first 200 on the probe path (/nix-cache-info by default). */
   startupMs: number;
   stop(): Promise<void>;
 }
@@ -26,6 +26,7 @@ async function launch(
   cmd: string[],
   port: number,
   env: Record<string, string> | undefined,
+  probe = "/nix-cache-info",
 ): Promise<Server> {
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
@@ -68,14 +69,14 @@ async function launch(
     }
     let status: number | undefined;
     try {
-      const r = await fetch(`${url}/nix-cache-info`);
+      const r = await fetch(`${url}${probe}`);
       await r.body?.cancel();
       status = r.status;
     } catch { /* not listening yet */ }
     if (status === 200) break;
     if (status !== undefined) {
       await stop();
-      throw new Error(`${name} answered /nix-cache-info with ${status}: ${log}`);
+      throw new Error(`${name} answered ${probe} with ${status}: ${log}`);
     }
     if (performance.now() > deadline) {
       await stop();
@@ -87,7 +88,7 @@ async function launch(
 }
 
 /** `arca serve` on a free port, pinned to SERVER_CPU; `env` carries ARCA_DIR. */
-export function startArca(env: Record<string, string>): Promise<Server> {
+export function startArca(env: Record<string, string>, probe?: string): Promise<Server> {
   const port = freePort();
   return launch(
     "arca",
@@ -104,6 +105,7 @@ export function startArca(env: Record<string, string>): Promise<Server> {
     ],
     port,
     env,
+    probe,
   );
 }
 
@@ -113,7 +115,7 @@ export function startArca(env: Record<string, string>): Promise<Server> {
  * cap, open file cache (misses too),
  * narinfo MIME type; everything it writes goes to `workDir`.
  */
-export async function startNginx(root: string, workDir: string): Promise<Server> {
+export async function startNginx(root: string, workDir: string, probe?: string): Promise<Server> {
   const port = freePort();
   await Deno.mkdir(`${workDir}/tmp`, { recursive: true });
   const conf = `${workDir}/nginx.conf`;
@@ -160,6 +162,7 @@ http {
     ["taskset", "-c", SERVER_CPU, "nginx", "-p", workDir, "-e", "stderr", "-c", conf],
     port,
     undefined,
+    probe,
   );
 }
 

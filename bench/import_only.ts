@@ -7,6 +7,7 @@
  *
  * ```
  * deno run -A bench/import_only.ts [--runs 3] [--mb 400] [--small 120]
+ *   [--large 3]     large (tar slice) paths; the quick bench has 1
  *   [--keep FILE]   keep the closure afterwards, describing it in FILE
  *   [--reuse FILE]  import the closure FILE describes instead of building one
  *   [--delete FILE] only delete the closure FILE describes
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     mb: { type: "string", default: "400" },
     small: { type: "string", default: "120" },
+    large: { type: "string", default: "3" },
     keep: { type: "string" },
     reuse: { type: "string" },
     delete: { type: "string" },
@@ -66,7 +68,12 @@ async function main(): Promise<void> {
       const total = Number(values.mb) * 1e6;
       const small = Number(values.small);
       closure = await buildClosure(
-        { smallPaths: small, smallBytes: total * 0.55, largePaths: 3, totalBytes: total },
+        {
+          smallPaths: small,
+          smallBytes: total * 0.55,
+          largePaths: Number(values.large),
+          totalBytes: total,
+        },
         nix,
         work,
       );

@@ -32,6 +32,8 @@ import { benchSubstitute } from "./substitute_bench.ts";
 import { benchNarEncode } from "./nar_encode.ts";
 import { benchBigNar } from "./big_nar_bench.ts";
 import { benchSeries } from "./series_bench.ts";
+import { benchHook } from "./hook_bench.ts";
+import { makeManyPaths } from "./_many_paths.ts";
 
 const quick = Deno.args.includes("--quick");
 const RUNS = quick ? 3 : 5;
@@ -42,6 +44,8 @@ const SPEC: ClosureSpec = quick
 /** W4: the single big file; W6: bytes of files in the first version of the series. */
 const BIG_NAR_BYTES = quick ? 128 * 2 ** 20 : 2 ** 30;
 const SERIES_BYTES = quick ? 30e6 : 100e6;
+/** W8: paths in the cache both servers start on (issue 16: first narinfo within 50 ms). */
+const MANY_PATHS = 10_000;
 const outAt = Deno.args.indexOf("--out");
 const RESULTS = outAt >= 0
   ? Deno.args[outAt + 1]
@@ -168,8 +172,27 @@ async function main(): Promise<void> {
   rows.push(...await benchSubstitute(closure, pair, key.pub, RUNS));
   for (const s of servers.splice(0)) await s.stop();
 
-  log("W8 cold start and idle RSS");
-  rows.push(...await benchStartup([startA, startN], RUNS));
+  log(`W8 cold start and idle RSS (a cache of ${MANY_PATHS} paths)`);
+  const many = await makeManyPaths(
+    MANY_PATHS,
+    `${work}/many-arca`,
+    `${work}/many-nginx`,
+    key.secret,
+  );
+  const probe = `/${many.hashParts[MANY_PATHS >> 1]}.narinfo`;
+  rows.push(
+    ...await benchStartup(
+      [
+        () => startArca({ ...aEnv, ARCA_DIR: `${work}/many-arca` }, probe),
+        () => startNginx(`${work}/many-nginx`, `${work}/nginx-many`, probe),
+      ],
+      RUNS,
+      `${MANY_PATHS} paths`,
+    ),
+  );
+
+  log("W9 post-build hook");
+  const hook = await benchHook({ nixEnv: nix, arcaEnv: aEnv, workDir: work, runs: RUNS, cleanups });
 
   const extra = { keyFile: key.secret, nixEnv: nix, arcaEnv: aEnv, workDir: work, cleanups };
   log(`W4 one big NAR (${BIG_NAR_BYTES / 2 ** 20} MiB file)`);
@@ -178,6 +201,7 @@ async function main(): Promise<void> {
   log(`W6 version series (~${SERIES_BYTES / 1e6} MB per version)`);
   const series = await benchSeries({ ...extra, bytes: SERIES_BYTES });
   rows.push(...series.rows);
+  rows.push(...hook.rows);
 
   if (!quick) {
     log("W5 import, xz (on a ~150 MB sub-closure)");
@@ -208,13 +232,18 @@ async function main(): Promise<void> {
     `W1 cycles over the ${hashes.length} narinfo URLs of the closure; W2 over 1000 random hashes ` +
     `(all 404); W3 cycles over every NAR URL of the closure (each server's own URLs), MB/s is bytes ` +
     `received by wrk per second. W5 CPU s are the child's user+sys (with its own children); peak RSS is ` +
-    `its VmHWM sampled every 20 ms. W8 RSS is the whole process tree (nginx: master + worker) after 1 s idle.`,
+    `its VmHWM sampled every 20 ms.`,
+    `W8: a cache of ${MANY_PATHS} small paths (bench/_many_paths.ts: one file each, up to three ` +
+    `references, written by Arca's own import), for nginx the same narinfos as files; each server ` +
+    `is started ${RUNS} times, alternating, and polled every 2 ms for one narinfo (of the middle ` +
+    `path) until a 200. RSS is the whole process tree (nginx: master + worker) after 1 s idle.`,
     `Ratios cancel machine speed, not competing load: check the load average above; a noisy row ` +
     `means other work ran at the same time.`,
     `Profile any Arca process with \`deno run --inspect=127.0.0.1:9229 …\` and ` +
     `\`deno run -A bench/cpu_profile.ts 127.0.0.1:9229 SECONDS\` (self time per function).`,
     big.note,
     series.note,
+    hook.note,
   ];
   // In workload order (W0…W8); rows of one workload keep their order.
   const wNum = (r: Row) => Number(/^W(\d+)/.exec(r.workload)?.[1] ?? 99);

@@ -1,14 +1,13 @@
 /**
  * The shape every subcommand in `cmd/` exports. `main.ts` looks commands up
- * by name in `cmd/mod.ts` and calls `run` with the arguments after the name.
+ * by name in `cmd/mod.ts` (which also holds their summaries), imports the
+ * module and calls `run` with the arguments after the name.
  */
 import type { Globals } from "./_args.ts";
 
 export interface Command {
   /** The word typed after `arca`. */
   name: string;
-  /** One line for `arca --help`. */
-  summary: string;
   /** Full text for `arca <cmd> --help`: usage line, description, options. */
   help: string;
   /**

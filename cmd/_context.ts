@@ -2,15 +2,16 @@
  * Wiring shared by the commands that work on a cache: load the effective
  * configuration, open the configured store, load signing keys.
  */
-import { type FlagSpec, type Globals, type Parsed, str } from "./_args.ts";
-import { checkValue, type Config, configOfCache, unknownStorages } from "../lib/config/mod.ts";
+import type { Globals } from "./_args.ts";
+import { type Config, configOfCache, unknownStorages } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { loadConfig } from "../lib/io/config_file.ts";
-import { readSecretKeyFile } from "../lib/io/key_files.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { openStore } from "../lib/store/open_store.ts";
 import type { Store } from "../lib/store/store.ts";
 import { defaultCacheStorages, storageSetFor } from "./_storages.ts";
+
+export { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_store_flags.ts";
 
 /**
  * The configuration a command runs with: the default cache's, or with
@@ -46,16 +47,6 @@ export function namedCache(config: Config, name: string, dbPath?: string): Confi
   return configOfCache(config, c, Deno.env.get("HOME"), dbPath);
 }
 
-/** Refuses `--cache` for commands that always work on every cache (serve, swarm). */
-export function noCacheFlag(globals: Globals, command: string): void {
-  if (globals.cache !== undefined) {
-    throw new UsageError(
-      `${command} serves the default cache and every [[caches]] entry at once: --cache is for ` +
-        "the commands that work on one cache (import, status, list, gc, …)",
-    );
-  }
-}
-
 /** Opens the store `config` names (its backend, database and storages); the caller closes it. */
 export async function openConfiguredStore(config: Config): Promise<Store> {
   const storages = config.backend === "filesystem" ? undefined : await storageSetFor(
@@ -88,30 +79,9 @@ export async function signingKeys(config: Config, flagPaths: string[]): Promise<
     ? flagPaths
     : [config.signing_key_path, ...config.signing_key_paths].filter((p) => p !== "");
   const keys: SecretKey[] = [];
+  if (paths.length === 0) return keys;
+  // Key files need ed25519 (node:crypto): loaded only when there are keys.
+  const { readSecretKeyFile } = await import("../lib/io/key_files.ts");
   for (const p of new Set(paths)) keys.push(await readSecretKeyFile(p));
   return keys;
-}
-
-/** Flags every command that opens the cache understands. */
-export const STORE_FLAGS: FlagSpec = {
-  backend: { type: "string" },
-  "db-path": { type: "string" },
-};
-
-export const STORE_OPTIONS_HELP =
-  `  --backend kv|filesystem      metadata backend (default: config 'backend', kv)
-  --db-path FILE               Deno KV database (default: <cache-dir>/db)`;
-
-/** Turns `--backend` / `--db-path` into config overrides, checked like config values. */
-export function storeOverrides(p: Parsed): Partial<Config> {
-  const out: Partial<Config> = {};
-  const backend = str(p, "backend");
-  const db = str(p, "db-path");
-  try {
-    if (backend !== undefined) out.backend = checkValue("backend", backend, "--backend");
-    if (db !== undefined) out.db_path = checkValue("db_path", db, "--db-path");
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^config error: /, ""));
-  }
-  return out;
 }

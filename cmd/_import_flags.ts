@@ -2,7 +2,7 @@
 import { type FlagSpec, type Parsed, str, strs } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import type { Compression, Config } from "../lib/config/mod.ts";
-import { DEFAULT_LEVELS } from "../lib/compress/mod.ts";
+import { DEFAULT_LEVELS } from "../lib/compress/compression.ts";
 import { formatBytes } from "../lib/cli/duration.ts";
 import type { PathMeta, Store } from "../lib/store/store.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
@@ -13,7 +13,13 @@ import { KvStore } from "../lib/store/kv_store.ts";
 import { storeMeta } from "../lib/store/store_meta.ts";
 import { Progress } from "./_progress.ts";
 import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_context.ts";
-import { checkSegmentNames } from "./_segments.ts";
+
+/**
+ * Imports up to this many bytes of NAR are hashed and compressed on the main
+ * thread (a post-build hook's outputs, typically): a worker costs ~30 ms of
+ * a core to start and only pays off over a few MiB.
+ */
+const INLINE_BYTES = 8 << 20;
 
 export const IMPORT_FLAGS: FlagSpec = {
   ...STORE_FLAGS,
@@ -61,15 +67,18 @@ export async function importAll(
     if (store.backend !== "kv") {
       throw new UsageError("--segment needs the kv backend (the filesystem one keeps no segments)");
     }
-    checkSegmentNames(config, segments);
+    // The swarm's modules only for an import that names segments.
+    (await import("./_segments.ts")).checkSegmentNames(config, segments);
   }
-  const progress = new Progress(paths.length, paths.reduce((n, p) => n + p.narSize, 0));
+  const total = paths.reduce((n, p) => n + p.narSize, 0);
+  const progress = new Progress(paths.length, total);
   let failed = 0, imported = 0, existing = 0, stored = 0;
   const opts: ImportOptions = {
     compression: config.compression,
     level: config.compression === "zstd" ? config.zstd_level : DEFAULT_LEVELS[config.compression],
     keys,
     onProgress: (b) => progress.update(b),
+    inline: total <= INLINE_BYTES,
     segments: segments.length ? segments : undefined,
   };
   const report = ({ meta, result: r, error }: BatchOutcome) => {

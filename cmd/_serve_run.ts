@@ -19,7 +19,7 @@ import { serveCache, type ServedCache } from "./_serve_cache.ts";
 export interface ServeRunOptions {
   anonymous: boolean;
   signal: AbortSignal;
-  /** Called with the default cache's narinfo index once it is loaded, before the server listens. */
+  /** Called with the default cache's narinfo index once it has started loading, before listening. */
   withIndex?: (index: NarinfoIndex) => void | Promise<void>;
   /** Called with the address once listening. */
   onListen?: (url: string) => void;
@@ -29,7 +29,15 @@ export interface ServeRunOptions {
   swarm?: StatusSourceDeps["swarm"];
 }
 
-/** Serves until `opts.signal` aborts; resolves once the server has stopped cleanly. */
+/** How long after the server takes connections the rest is wired (if no request needed it). */
+const REST_AFTER_MS = 200;
+
+/**
+ * Serves until `opts.signal` aborts; resolves once the server has stopped
+ * cleanly. It listens as soon as the indexes have started loading and the
+ * core handlers exist; uploads, gc, the status pages and /metrics are wired
+ * while the first requests are answered (`ServedCache.wire`).
+ */
 export async function runServer(config: Config, store: Store, opts: ServeRunOptions) {
   const addr = parseBind(config.bind)!;
   // Ends the indexes' polling and the gc loops also when starting fails halfway.
@@ -39,11 +47,13 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
   if (opts.signal.aborted) quit();
   const served: ServedCache[] = [];
   const stores: Store[] = [];
+  let wiredOk = true;
   try {
     const root = await serveCache(config, store, {
       anonymous: opts.anonymous,
       signal: life.signal,
       withIndex: opts.withIndex,
+      shareNars: true,
       peerNar: opts.peerNar,
       swarm: opts.swarm,
     });
@@ -60,6 +70,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       mounts.set(c.name, { handle: one.handle, observe: one.metrics.observe });
     }
     const app = mountCaches({ handle: root.handle, observe: root.metrics.observe }, mounts);
+    let base = "";
     const server = serveHttp({
       hostname: addr.hostname,
       port: addr.port,
@@ -67,17 +78,9 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       signal: life.signal,
       onListen: ({ hostname, port }) => {
         const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(
-          `arca: serving ${config.cache_dir} (${store.backend}) on http://${host}:${port}`,
-        );
-        console.error(`arca: ${root.summary}`);
-        for (const [name, one] of named) {
-          console.error(
-            `arca: cache "${name}" (${one.config.cache_dir}) at http://${host}:${port}/${name}/; ` +
-              one.summary,
-          );
-        }
-        opts.onListen?.(`http://${host}:${port}`);
+        base = `http://${host}:${port}`;
+        console.log(`arca: serving ${config.cache_dir} (${store.backend}) on ${base}`);
+        opts.onListen?.(base);
       },
     }, {
       // A private cache checks a token on every read: no shortcut around it.
@@ -85,6 +88,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
         index: root.index,
         cacheInfo: root.cacheInfo,
         onAccess: root.onAccess,
+        nars: root.nars,
       },
       // The same for each cache under /<name>/, with its own index and counters.
       quickMounts: named.filter(([, one]) => !one.config.read_token).map(([name, one]) => ({
@@ -103,6 +107,24 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
         ? "arca: HTTP on the epoll front (sockets on a thread of their own)"
         : "arca: HTTP on Deno's sockets (portable)",
     );
+    // Each cache's rest is wired a moment after the server takes connections
+    // (or at once when a request needs it); without it uploads, tokens and the
+    // status page would not work, so a failure stops the server.
+    server.ready.then(() => setTimeout(() => wireAll(), REST_AFTER_MS), () => {});
+    const wireAll = () =>
+      Promise.all(served.map((s) => s.wire())).then((summaries) => {
+        console.error(`arca: ${summaries[0]}`);
+        named.forEach(([name, one], i) => {
+          console.error(
+            `arca: cache "${name}" (${one.config.cache_dir}) at ${base}/${name}/; ` +
+              summaries[i + 1],
+          );
+        });
+      }, (e) => {
+        wiredOk = false;
+        console.error(`arca: starting the server failed: ${(e as Error).message}`);
+        quit();
+      });
     await server.finished;
   } finally {
     quit();
@@ -111,4 +133,5 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     }
     for (const s of stores) await s.close().catch(() => {});
   }
+  if (!wiredOk) throw new Error("the server could not be wired (see above)");
 }

@@ -18,7 +18,6 @@ import {
 } from "../lib/config/mod.ts";
 import { FsBlobStore } from "../lib/blob/fs_blob_store.ts";
 import { type StorageEntry, StorageSet } from "../lib/blob/storage_set.ts";
-import { S3BlobStore } from "../lib/s3/s3_blob_store.ts";
 import { LOCAL } from "../lib/store/pack_places.ts";
 
 /** Which storages new packs of the default cache go to: `cache_storages`, else every one. */
@@ -87,6 +86,8 @@ async function entryOf(s: StorageConfig, env: Record<string, string>): Promise<S
       })`,
     );
   }
+  // Loaded only for a cache that has S3 storages.
+  const { S3BlobStore } = await import("../lib/s3/s3_blob_store.ts");
   const store = new S3BlobStore({
     endpoint: s.endpoint,
     region: s.region,

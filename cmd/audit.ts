@@ -12,7 +12,6 @@ import {
 
 export const auditCommand: Command = {
   name: "audit",
-  summary: "show the audit log (imports, downloads, removals)",
   help: `Usage: arca audit [--since DUR] [--json]
 
 Prints audit events oldest first: Import (a path entered the cache), Serve (a

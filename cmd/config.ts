@@ -16,7 +16,6 @@ const ENV_HELP = Object.entries(ENV_VARS)
 
 export const configCommand: Command = {
   name: "config",
-  summary: "print the effective configuration (or the commented template)",
   help: `Usage: arca config [--json | --template]
 
 Prints the configuration Arca runs with: the built-in defaults, overridden by

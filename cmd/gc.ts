@@ -14,7 +14,6 @@ import { gcRunner } from "./_gc_store.ts";
 
 export const gcCommand: Command = {
   name: "gc",
-  summary: "remove old or least-recently-used paths and free their space",
   help: `Usage: arca gc [--max-age DUR] [--max-size SIZE] [--dry-run] [--json]
 
 Removes cached paths, never breaking a closure: when a path goes, every path

@@ -9,13 +9,13 @@ import type { Command } from "./_command.ts";
 import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
-import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
+import { referencesFirst } from "../lib/io/nix_path_info.ts";
+import { localPathInfo, nixBuildLog, nixDbValidOutputs } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { importAll } from "./_import_flags.ts";
 
 export const hookCommand: Command = {
   name: "hook",
-  summary: "the post-build hook: import $OUT_PATHS (see install-hook)",
   help: `Usage: arca hook [--log FILE]
 
 Run by Nix after each build (through the script 'arca install-hook' writes):
@@ -32,16 +32,21 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
       const config = await effectiveConfig(p.globals);
       logFile ??= `${config.cache_dir}/hook.log`;
       // Nix 2.8.0 passes an empty OUT_PATHS (fixed in later releases): ask the derivation.
-      if (outPaths.length === 0 && drv) outPaths = await validOutputs(drv);
+      if (outPaths.length === 0 && drv) {
+        outPaths = await nixDbValidOutputs(drv, config.store_dir) ?? await validOutputs(drv);
+      }
       if (outPaths.length === 0) {
         await report(logFile, "OUT_PATHS is empty: nothing to import");
         return 0;
       }
       const keys = await signingKeys(config, []);
-      const metas = referencesFirst(await nixPathInfo(outPaths, true));
+      // From Nix's database when this process can read it (no Nix started), else from Nix.
+      const metas = referencesFirst(await localPathInfo(outPaths, true, config.store_dir));
       const failed = await withStore(config, async (store) => {
         const n = await importAll(store, metas, config, keys, false);
-        if (drv) await storeLog(cacheLayout(config.cache_dir, config.db_path), drv);
+        if (drv) {
+          await storeLog(cacheLayout(config.cache_dir, config.db_path), drv, config.store_dir);
+        }
         return n;
       });
       if (failed) await report(logFile, `${failed} path(s) of ${outPaths.join(" ")} failed`);
@@ -55,7 +60,7 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
   },
 };
 
-/** The outputs of `drv` that exist in the local store. */
+/** The outputs of `drv` that exist in the local store, from Nix. */
 async function validOutputs(drv: string): Promise<string[]> {
   const q = await new Deno.Command("nix-store", {
     args: ["-q", "--outputs", drv],
@@ -76,14 +81,23 @@ async function validOutputs(drv: string): Promise<string[]> {
 }
 
 /** Copies the build log Nix kept for `drv` (if any) into the cache. */
-async function storeLog(layout: { logs: string; tmp: string }, drv: string): Promise<void> {
-  const out = await new Deno.Command("nix-store", {
-    args: ["--read-log", drv],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  if (out.code !== 0 || out.stdout.length === 0) return;
-  await writeFileAtomic(layout.tmp, `${layout.logs}/${basename(drv)}`, out.stdout);
+async function storeLog(
+  layout: { logs: string; tmp: string },
+  drv: string,
+  storeDir: string,
+): Promise<void> {
+  let log = await nixBuildLog(drv, storeDir);
+  if (!log) {
+    const out = await new Deno.Command("nix-store", {
+      args: ["--read-log", drv],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (out.code !== 0) return;
+    log = out.stdout;
+  }
+  if (log.length === 0) return;
+  await writeFileAtomic(layout.tmp, `${layout.logs}/${basename(drv)}`, log);
 }
 
 async function report(logFile: string | undefined, msg: string): Promise<void> {

@@ -1,13 +1,14 @@
 import type { Command } from "./_command.ts";
 import { bool, parseFlags } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
-import { nixPathInfo, referencesFirst } from "../lib/io/nix_path_info.ts";
+import { referencesFirst } from "../lib/io/nix_path_info.ts";
+import { localPathInfo } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { IMPORT_FLAGS, IMPORT_OPTIONS_HELP, importAll, importFlags } from "./_import_flags.ts";
+import { startSharedPool } from "../lib/store/compress_pool.ts";
 
 export const importCommand: Command = {
   name: "import",
-  summary: "import store paths into the cache (their references must be cached already)",
   help: `Usage: arca import [options] <store-path>...
 
 Reads each path from the local Nix store, checks that its NAR hash equals the
@@ -29,9 +30,11 @@ Exit status: 0 when every path is cached afterwards, 1 otherwise.`,
       throw new UsageError("missing store path (see 'arca import --help')");
     }
     const { flags, keyPaths, segments } = importFlags(p);
+    // The workers load their codecs while Nix is asked about the paths.
+    startSharedPool();
     const config = await effectiveConfig(p.globals, flags);
     const keys = await signingKeys(config, keyPaths);
-    const metas = referencesFirst(await nixPathInfo(p.positionals));
+    const metas = referencesFirst(await localPathInfo(p.positionals, false, config.store_dir));
     const failed = await withStore(
       config,
       (store) => importAll(store, metas, config, keys, bool(p, "json"), segments),

@@ -19,7 +19,6 @@ const MARK = "# arca post-build hook";
 
 export const installHookCommand: Command = {
   name: "install-hook",
-  summary: "make Nix import every build's outputs into the cache (post-build hook)",
   help: `Usage: arca install-hook [--nix-conf FILE] [--hook-path FILE] [--force]
 
 Writes an executable hook script (default /etc/nix/post-build-hook) that runs

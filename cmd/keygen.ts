@@ -4,7 +4,6 @@ import { encodeHex } from "../lib/encoding/hex.ts";
 
 export const keygenCommand: Command = {
   name: "keygen",
-  summary: "print a fresh random 256-bit topic key (64 hex characters)",
   help: `Usage: arca keygen
 
 Prints a fresh 256-bit topic key as 64 lowercase hex characters, drawn from

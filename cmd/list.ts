@@ -19,7 +19,6 @@ import {
 
 export const listCommand: Command = {
   name: "list",
-  summary: "list the cached store paths",
   help: `Usage: arca list [--json] [--peers]
 
 Prints every cached store path with its NAR size, compression and the swarm

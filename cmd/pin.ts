@@ -16,7 +16,6 @@ import { storeMeta } from "../lib/store/store_meta.ts";
 
 export const pinCommand: Command = {
   name: "pin",
-  summary: "keep store paths and their closures through gc",
   help: `Usage: arca pin [--expires DUR] <store-path>...
 
 Pins each store path: gc never removes it or anything it references. A path
@@ -52,7 +51,6 @@ ${STORE_OPTIONS_HELP}`,
 
 export const unpinCommand: Command = {
   name: "unpin",
-  summary: "remove pins or named gc roots",
   help: `Usage: arca unpin <store-path | root-name>...
 
 Removes the pin of each store path, or the gc root with that name (as listed
@@ -79,7 +77,6 @@ ${STORE_OPTIONS_HELP}`,
 
 export const pinsCommand: Command = {
   name: "pins",
-  summary: "list pins and gc roots",
   help: `Usage: arca pins [--json]
 
 Lists the gc roots: pins made with 'arca pin' and roots pushed over HTTP, with

@@ -1,20 +1,12 @@
 import type { Command } from "./_command.ts";
-import { expectPositionals, parseFlags, str } from "./_args.ts";
+import { expectPositionals, noCacheFlag, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { checkValue, type Config } from "../lib/config/mod.ts";
-import { runServer } from "./_serve_run.ts";
-import {
-  effectiveConfig,
-  noCacheFlag,
-  STORE_FLAGS,
-  STORE_OPTIONS_HELP,
-  storeOverrides,
-  withStore,
-} from "./_context.ts";
+import { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_store_flags.ts";
+import { startFrontWorker } from "../lib/server/epoll/front_worker.ts";
 
 export const serveCommand: Command = {
   name: "serve",
-  summary: "serve the cache to Nix over HTTP (a substituter)",
   help: `Usage: arca serve [--bind HOST:PORT] [--priority N]
 
 Serves the cache as a Nix binary cache: /nix-cache-info, /<hash>.narinfo,
@@ -77,6 +69,12 @@ ${STORE_OPTIONS_HELP}`,
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    // The HTTP front's thread loads while this one loads the server and opens the cache.
+    startFrontWorker();
+    const [{ runServer }, { effectiveConfig, withStore }] = await Promise.all([
+      import("./_serve_run.ts"),
+      import("./_context.ts"),
+    ]);
     const config = await effectiveConfig(p.globals, { ...flags, ...storeOverrides(p) });
     return await withStore(config, async (store) => {
       const stop = new AbortController();

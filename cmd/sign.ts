@@ -17,7 +17,6 @@ import {
 
 export const signCommand: Command = {
   name: "sign",
-  summary: "add a signature to cached paths (key rotation)",
   help: `Usage: arca sign --key FILE (--all | <store-path>...)
 
 Signs paths already in the cache with the secret key FILE, keeping their

@@ -42,7 +42,6 @@ function configDir(globals: Globals): string {
 
 export const signKeygenCommand: Command = {
   name: "sign-keygen",
-  summary: "create a signing key pair (NAME.secret, NAME.pub) for narinfo signatures",
   help: HELP,
   async run(argv, globals) {
     const p = parseFlags(argv, {

@@ -12,7 +12,6 @@ import {
 
 export const statusCommand: Command = {
   name: "status",
-  summary: "show what the cache holds: paths, bytes, dedup ratio, segments, peers",
   help: `Usage: arca status [--json]
 
 Shows the cache directory, backend, number of paths, NAR bytes (what the paths

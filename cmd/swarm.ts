@@ -1,5 +1,5 @@
 import type { Command } from "./_command.ts";
-import { bool, expectPositionals, parseFlags, str, strs } from "./_args.ts";
+import { bool, expectPositionals, noCacheFlag, parseFlags, str, strs } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { checkValue, type Config, parseBind } from "../lib/config/mod.ts";
 import type { Segment } from "../lib/config/segments.ts";
@@ -11,19 +11,12 @@ import { swarmNars } from "../lib/store/swarm_nars.ts";
 import { SwarmStore } from "../lib/kv/swarm_store.ts";
 import { Swarm } from "../lib/swarm/swarm.ts";
 import { topicKeyFromString } from "../lib/swarm/proto/topic.ts";
-import {
-  effectiveConfig,
-  noCacheFlag,
-  STORE_FLAGS,
-  storeOverrides,
-  withStore,
-} from "./_context.ts";
+import { effectiveConfig, STORE_FLAGS, storeOverrides, withStore } from "./_context.ts";
 import { nixpkgsKeys, nodeKeyPath, segmentRuntimes } from "./_segments.ts";
 import { runServer } from "./_serve_run.ts";
 
 export const swarmCommand: Command = {
   name: "swarm",
-  summary: "share the cache with peers: discovery, encrypted links, narinfo replication",
   help: `Usage: arca swarm [--topic STRING] [--discovery-port 7070] [--sync-port 7071]
                   [--http-port 5555] [--also-serve] [--static-peer HOST:PORT]...
 

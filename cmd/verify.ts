@@ -12,7 +12,6 @@ import { verifyOf } from "./_gc_store.ts";
 
 export const verifyCommand: Command = {
   name: "verify",
-  summary: "re-hash every chunk and NAR; check every path's references",
   help: `Usage: arca verify [--repair] [--json]
 
 Reads back everything the cache serves: every chunk is decompressed and

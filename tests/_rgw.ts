@@ -1,13 +1,15 @@
 /**
  * A real S3 server for the tests: Debian's Ceph RGW (one mon, one memstore
- * osd, one radosgw on 127.0.0.1), started by `tests/s3/ceph-up.sh` the first
- * time a test asks for it and shared by every S3 test of the run (test
- * modules share this module). Its daemons are killed by their recorded PIDs
- * when the run ends. Ports are picked free for this run.
+ * osd, one radosgw on 127.0.0.1), started by `tests/s3/ceph-up.sh`. Every
+ * test module runs in a fresh isolate, so `deno task test` starts it once
+ * for the whole run (`tests/run_suite.ts` puts its address in
+ * `ARCA_TEST_S3_ENV`) and each S3 test file makes a bucket of its own. A
+ * test file run alone starts its own server the first time it asks for one
+ * and kills it by its recorded PIDs when it ends. Ports are picked free.
  *
  * Without `radosgw` installed, `RGW_MISSING` says why and the S3 tests are
  * ignored. `ARCA_TEST_S3_ENV=<dir>/s3.env` reuses a server already running
- * (a developer's), which is then left running.
+ * (the run's, or a developer's), which is then left running.
  */
 import { S3BlobStore, type S3Options } from "../lib/s3/s3_blob_store.ts";
 
@@ -44,42 +46,65 @@ export interface Rgw {
 }
 
 let started: Promise<Rgw> | undefined;
-const pids: number[] = [];
-let dir: string | undefined;
 
 /** The shared server (started on first use) with a bucket made for this run. */
 export function rgw(): Promise<Rgw> {
   return started ??= start();
 }
 
+/** A running RGW: where its `s3.env` is, and how to stop it (by its daemons' PIDs). */
+export interface RgwProcess {
+  envFile: string;
+  stop(): void;
+}
+
+/** Starts an RGW under a fresh temporary directory; throws (after cleaning up) if it does not come up. */
+export async function launchRgw(): Promise<RgwProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "arca-rgw-" });
+  const pids: number[] = [];
+  const stop = () => {
+    for (const pid of pids.splice(0)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* daemons may still hold it */ }
+  };
+  const [mon2, mon1, rgwPort] = await freePorts(3);
+  const osdBase = 20000 + Math.floor(Math.random() * 20000);
+  const t0 = Date.now();
+  const out = await new Deno.Command("bash", {
+    args: [
+      `${ROOT}tests/s3/ceph-up.sh`,
+      dir,
+      String(mon2),
+      String(mon1),
+      String(rgwPort),
+      String(osdBase),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  for (const l of (await Deno.readTextFile(`${dir}/pids`).catch(() => "")).split("\n")) {
+    if (/^\d+$/.test(l)) pids.push(Number(l));
+  }
+  if (out.code !== 0) {
+    stop();
+    throw new Error(`ceph-up.sh failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  console.error(`(rgw up in ${((Date.now() - t0) / 1000).toFixed(1)} s on port ${rgwPort})`);
+  return { envFile: `${dir}/s3.env`, stop };
+}
+
+let own: RgwProcess | undefined;
+
 async function start(): Promise<Rgw> {
   let envFile = Deno.env.get("ARCA_TEST_S3_ENV");
   if (!envFile) {
-    dir = await Deno.makeTempDir({ prefix: "arca-rgw-" });
-    const [mon2, mon1, rgwPort] = await freePorts(3);
-    const osdBase = 20000 + Math.floor(Math.random() * 20000);
-    const t0 = Date.now();
-    const out = await new Deno.Command("bash", {
-      args: [
-        `${ROOT}tests/s3/ceph-up.sh`,
-        dir,
-        String(mon2),
-        String(mon1),
-        String(rgwPort),
-        String(osdBase),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    for (const l of (await Deno.readTextFile(`${dir}/pids`).catch(() => "")).split("\n")) {
-      if (/^\d+$/.test(l)) pids.push(Number(l));
-    }
-    if (out.code !== 0) {
-      stop();
-      throw new Error(`ceph-up.sh failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-    console.error(`(rgw up in ${((Date.now() - t0) / 1000).toFixed(1)} s on port ${rgwPort})`);
-    envFile = `${dir}/s3.env`;
+    own = await launchRgw();
+    envFile = own.envFile;
   }
   const env = Object.fromEntries(
     (await Deno.readTextFile(envFile)).split("\n").filter((l) => l.includes("=")).map((l) => [
@@ -123,17 +148,4 @@ async function freePorts(n: number): Promise<number[]> {
   return await Promise.resolve(ports);
 }
 
-function stop(): void {
-  for (const pid of pids.splice(0)) {
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch { /* gone */ }
-  }
-  if (dir) {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch { /* daemons may still hold it */ }
-  }
-}
-
-globalThis.addEventListener("unload", stop);
+globalThis.addEventListener("unload", () => own?.stop());

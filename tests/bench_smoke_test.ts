@@ -27,7 +27,7 @@ Deno.test({
       ]);
       assert.equal(r.code, 0, r.stderr.slice(-3000));
       const md = await Deno.readTextFile(out);
-      for (const w of ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"]) {
+      for (const w of ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"]) {
         assert.match(md, new RegExp(`\\| ${w} `), `${w} is in the report`);
       }
       // Every row has numbers on both sides and a ratio.

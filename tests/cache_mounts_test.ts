@@ -206,6 +206,9 @@ class TestIndex implements FollowableIndex {
   onChange(fn: (h: string, e: IndexEntry | undefined) => void) {
     this.#listeners.push(fn);
   }
+  onLive(_fn: () => void) {
+    // Always live: nothing to wait for.
+  }
   put(hashPart: string, text: string) {
     const e = new IndexEntry(hashPart, this.#bytes.copy(new TextEncoder().encode(text)));
     this.#map.set(hashPart, e);

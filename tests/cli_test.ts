@@ -38,6 +38,8 @@ Deno.test("every command has help starting with its usage line, and exits 0", as
   const problems: string[] = [];
   await Promise.all(COMMANDS.map(async (c) => {
     assert.ok(c.summary.trim() !== "", `${c.name} has a summary`);
+    // The table and the lazily loaded module name the same command.
+    assert.equal((await c.load()).name, c.name);
     for (const args of [[c.name, "--help"], [c.name, "-h"], ["help", c.name]]) {
       const r = await arca(args);
       if (r.code !== 0) problems.push(`arca ${args.join(" ")}: exit ${r.code}`);

@@ -77,7 +77,12 @@ Deno.test("SIGKILL during import and gc never breaks the cache", async () => {
       const status = await child.status;
       clearTimeout(timer);
       const err = await errText;
-      assert.ok(status.success || status.signal === "SIGKILL", `${args.join(" ")}: ${err}`);
+      // A limit below what the database itself takes cannot be met: gc says so and exits 1.
+      const cannotFit = gc && status.code === 1 && /over the limit of/.test(err);
+      assert.ok(
+        status.success || status.signal === "SIGKILL" || cannotFit,
+        `${args.join(" ")}: ${err}`,
+      );
       if (status.signal === "SIGKILL") {
         killed++;
         estimate[kind] *= 1.05; // drift up until some runs finish again

@@ -31,6 +31,9 @@ class TestIndex implements FollowableIndex {
   onChange(fn: (h: string, e: IndexEntry | undefined) => void) {
     this.#listeners.push(fn);
   }
+  onLive() {
+    // Live from the start.
+  }
   put(hashPart: string, text: string) {
     const e = new IndexEntry(hashPart, this.#bytes.copy(enc.encode(text)));
     this.#map.set(hashPart, e);

@@ -4,7 +4,6 @@
  * positional (no seek state): serving a NAR costs no file open per chunk,
  * usually none at all.
  */
-import { open as openFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { type CacheLayout, packPath } from "./cache_layout.ts";
 import { readAtSync } from "./read_at.ts";
@@ -106,7 +105,8 @@ export class PackReader {
       this.#handles.set(packId, h);
       return h;
     }
-    h = openFile(path, "r");
+    // node:fs/promises (positional async reads) costs ~25 ms to load: only when first read.
+    h = import("node:fs/promises").then((fs) => fs.open(path, "r"));
     h.catch(() => this.#handles.delete(packId));
     this.#handles.set(packId, h);
     if (this.#handles.size > MAX_OPEN) {

@@ -9,6 +9,12 @@ import { tmpName } from "./atomic_file.ts";
 import { readAtSync } from "./read_at.ts";
 
 const FLUSH_AT = 1 << 20;
+/**
+ * Written bytes after which a background fdatasync starts (through a handle
+ * of its own, while writing goes on): the sync at `seal` then has only the
+ * tail left. A 70 MB pack's seal took ~33 ms, all of it after the last chunk.
+ */
+const SYNC_EVERY = 8 << 20;
 
 export class PackWriter {
   readonly id = crypto.randomUUID().replaceAll("-", "");
@@ -27,6 +33,11 @@ export class PackWriter {
   #writing: Promise<void> = Promise.resolve();
   /** Written buffers kept for reuse: a fresh MiB per flush was garbage V8 frees late. */
   #spares: Uint8Array[] = [];
+  /** Bytes written since the last background sync started. */
+  #unsynced = 0;
+  /** The background sync running, if any, and its handle. */
+  #syncing: Promise<void> | undefined;
+  #syncFile: Deno.FsFile | undefined;
 
   constructor(private layout: CacheLayout) {
     this.#tmp = tmpName(layout.tmp, ".pack");
@@ -74,9 +85,27 @@ export class PackWriter {
       let w = 0;
       while (w < n) w += await this.#file.write(all.subarray(w, n));
       this.#flushing.splice(this.#flushing.indexOf(flushing), 1);
+      this.#unsynced += n;
+      if (this.#unsynced >= SYNC_EVERY && !this.#syncing) this.#syncAhead();
       if (this.#spares.length < 2 && all.length === 2 * FLUSH_AT) this.#spares.push(all);
     });
     return this.#writing;
+  }
+
+  /** Starts an fdatasync of what is written so far; a failure shows at `seal`'s own sync. */
+  #syncAhead(): void {
+    this.#unsynced = 0;
+    this.#syncing = (async () => {
+      this.#syncFile ??= await Deno.open(this.#tmp, { read: true });
+      await this.#syncFile.syncData();
+    })().catch(() => {}).finally(() => this.#syncing = undefined);
+  }
+
+  #closeSync(): void {
+    try {
+      this.#syncFile?.close();
+    } catch { /* already closed */ }
+    this.#syncFile = undefined;
   }
 
   /**
@@ -133,6 +162,8 @@ export class PackWriter {
     }
     await this.#flush();
     this.#file ??= await Deno.open(this.#tmp, { write: true, createNew: true });
+    await this.#syncing;
+    this.#closeSync();
     await this.#file.sync();
     this.#file.close();
     this.#file = undefined;
@@ -148,6 +179,7 @@ export class PackWriter {
 
   /** Drops everything written; safe to call more than once. */
   abort(): void {
+    this.#closeSync();
     try {
       this.#file?.close();
     } catch { /* already closed */ }

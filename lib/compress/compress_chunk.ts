@@ -6,17 +6,9 @@
 import { type Compression, CompressionError } from "./compression.ts";
 import { xzCompress } from "./_xz.ts";
 import { zstdBound, zstdFrameInto } from "./_zstd_encoder.ts";
+import { DEFAULT_LEVELS } from "./compression.ts";
 
-/**
- * Default levels: zstd 3 (zstd's own default). xz preset 0: per 64 KiB chunk in WASM it measured
- * 15 MB/s at ratio 5.86, against 7 MB/s (5.96) at -3 and 2 MB/s (6.24) at -6, the CLI default.
- * xz presets 7-9 need more memory (186-674 MiB) than the WASM heap allows, so 0-6 are accepted.
- */
-export const DEFAULT_LEVELS: Readonly<Record<Compression, number>> = Object.freeze({
-  zstd: 3,
-  xz: 0,
-  none: 0,
-});
+export { DEFAULT_LEVELS };
 
 /**
  * Compresses `data` with `method` at `level` (zstd 1-22, xz 0-6). Synchronous: the native

@@ -1,6 +1,6 @@
 /**
  * The few libc calls Arca's epoll HTTP front needs, through Deno's FFI:
- * sockets, epoll, an eventfd, sendfile and plain opens.
+ * sockets, epoll, an eventfd, sendfile, plain opens and a file's size.
  *
  * Why: a narinfo answer is one read and one write, yet each of Deno's async
  * socket ops costs ~1.4 us of user time around them (a promise, the op
@@ -29,6 +29,7 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
@@ -47,6 +48,7 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
+export const SEEK_END = 2;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
@@ -54,6 +56,7 @@ export const SO_REUSEADDR = 2;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const MSG_NOSIGNAL = 0x4000;
+export const MSG_MORE = 0x8000;
 export const EPOLLIN = 0x1;
 export const EPOLLOUT = 0x4;
 export const EPOLLERR = 0x8;

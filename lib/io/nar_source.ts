@@ -4,8 +4,8 @@
  * only when the encoder reaches them; a file is executable when its owner x
  * bit is set; sockets, FIFOs and devices are refused with their path.
  */
-import type { NarNode } from "../nar/mod.ts";
-import { encodeNar } from "../nar/mod.ts";
+import type { NarNode } from "../nar/nar_node.ts";
+import { encodeNar } from "../nar/encode_nar.ts";
 
 /** Reads per call for big files; small files are read in one go. */
 const READ_SIZE = 1024 * 1024;

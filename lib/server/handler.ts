@@ -13,7 +13,7 @@
  * Only names that match these shapes reach the store; everything else is a
  * 404, so no path from the URL is ever used on the filesystem unchecked.
  */
-import { contentTypeOf } from "../compress/mod.ts";
+import { contentTypeOf } from "../compress/compression.ts";
 import { formatCacheInfo } from "../narinfo/mod.ts";
 import { isValidHashPart } from "../store_path/mod.ts";
 import { parseNarFileName } from "../store/nar_file_name.ts";
@@ -25,6 +25,7 @@ import { VERSION } from "../version.ts";
 import { NARINFO_FIELDS, NOT_FOUND_BODY, NOT_FOUND_FIELDS } from "./quick_route.ts";
 import { type AppHandler, type AppRequest, type AppResponse, reply } from "./app.ts";
 import type { FileBody } from "../blob/file_body.ts";
+import type { NarTable } from "./nar_table.ts";
 
 export interface HandlerDeps {
   store: Store;
@@ -38,6 +39,8 @@ export interface HandlerDeps {
   upload?: (req: AppRequest, path: string) => Promise<Response>;
   /** Receives `Serve` events; the caller batches them into the audit log. */
   onServe?: (ev: AuditEvent) => void;
+  /** Where NAR files served from local packs are shared with the HTTP front (nar_table.ts). */
+  nars?: NarTable;
   /**
    * NARs of paths known only from swarm peers (`swarm --also-serve`): a
    * stream of the plain NAR once its first verified bytes are here, or
@@ -163,6 +166,7 @@ async function serveNar(
   if (!parsed) return notFound();
   const body = await deps.store.openNar(name);
   if (!body) {
+    deps.nars?.drop(name);
     // openNar may just have taken damaged paths out of service: let the index
     // drop their narinfos before answering, so the next narinfo GET is a 404 too.
     await deps.index.refresh().catch(() => {});
@@ -201,6 +205,11 @@ async function serveNar(
     return notFound();
   }
   deps.onServe?.({ type: "Serve", time: Date.now(), nar: name, bytes: end - start });
+  const share = body.share;
+  if (share && deps.nars) {
+    const { parts, until, onShort } = share;
+    deps.nars.put({ name, size: body.size, contentType: fields[0][1], parts, until }, onShort);
+  }
   return reply(status, fields, files);
 }
 

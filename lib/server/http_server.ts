@@ -8,6 +8,7 @@
  */
 import { loadLibc } from "../io/libc.ts";
 import { serveEpoll } from "./epoll/front.ts";
+import { dropFrontWorker } from "./epoll/front_worker.ts";
 import { servePortable } from "./portable_server.ts";
 import type { HttpApp, HttpServer, HttpServerOptions } from "./server_options.ts";
 
@@ -25,9 +26,10 @@ export { DEFAULT_LIMITS } from "./server_options.ts";
 /** Starts listening at once (throws if the address is taken) and serves `app`. */
 export function serveHttp(opts: HttpServerOptions, app: HttpApp): HttpServer {
   const io = opts.io ?? "auto";
-  if (io === "portable") return servePortable(opts, app);
-  const libc = loadLibc();
+  const libc = io === "portable" ? undefined : loadLibc();
   if (libc) return serveEpoll(libc, opts, app);
+  dropFrontWorker();
+  if (io === "portable") return servePortable(opts, app);
   if (io === "epoll") {
     throw new Error(
       "the epoll HTTP front needs Linux (x86_64 or aarch64) and the FFI permission " +

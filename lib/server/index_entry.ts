@@ -29,6 +29,8 @@ export interface FollowableIndex extends EntryLookup {
   entries(): Iterable<IndexEntry>;
   /** Calls `fn` on every change from now on: the new entry, or undefined when removed. */
   onChange(fn: (hashPart: string, entry: IndexEntry | undefined) => void): void;
+  /** Calls `fn` once `live` turns true, after the changes that made it complete. */
+  onLive(fn: () => void): void;
 }
 
 /**

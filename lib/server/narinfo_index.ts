@@ -7,6 +7,11 @@
  *
  * Narinfos of paths known only from swarm peers (`setRemote`) are served
  * the same way; a local narinfo of the same path wins over a remote one.
+ *
+ * The index loads in the background: a server answers from the first moment
+ * it listens, and until every narinfo is in memory (~30 us each: 0.3 s for
+ * 10,000 paths) `live` is false and `get` reads the store, one KV read per
+ * request, so nothing is answered from a partial index.
  */
 import { formatNarinfo } from "../narinfo/mod.ts";
 import { HashPartMap, parseStorePath } from "../store_path/mod.ts";
@@ -24,8 +29,13 @@ export class NarinfoIndex implements FollowableIndex {
   #remote = new Map<string, IndexEntry>();
   #bytes = new SharedBytes();
   #listeners: ((hashPart: string, entry: IndexEntry | undefined) => void)[] = [];
+  #liveListeners: (() => void)[] = [];
   #since = 0;
+  /** The store has a change feed: the index can hold everything (kv). */
   #live: boolean;
+  /** Every narinfo of the store is in memory (and changes are followed). */
+  #loaded = false;
+  #loading: Promise<void> | undefined;
   #refreshing: Promise<void> | undefined;
   #again = false;
 
@@ -39,7 +49,12 @@ export class NarinfoIndex implements FollowableIndex {
 
   /** True when every narinfo is in memory, so `peek` answers alone. */
   get live(): boolean {
-    return this.#live;
+    return this.#loaded;
+  }
+
+  /** Calls `fn` once `live` turns true (after the last entry of the load was announced). */
+  onLive(fn: () => void): void {
+    this.#liveListeners.push(fn);
   }
 
   /** The in-memory entry (only meaningful when `live`); any string may be asked for. */
@@ -60,26 +75,56 @@ export class NarinfoIndex implements FollowableIndex {
     this.#listeners.push(fn);
   }
 
-  /** Loads everything and starts following changes until `signal` aborts. */
-  async start(signal: AbortSignal): Promise<void> {
-    if (!this.#live) return;
-    const t0 = Date.now();
-    for await (const info of this.store.list()) {
-      this.#put(parseStorePath(info.storePath).hashPart, formatNarinfo(info));
-    }
-    this.#since = t0 - OVERLAP_MS;
+  /**
+   * Starts loading everything (once `loadAfter` settles) and following
+   * changes until `signal` aborts; resolves at once (`loaded` says when the
+   * load is done). A load that fails is tried again a second later;
+   * meanwhile lookups read the store.
+   */
+  start(signal: AbortSignal, loadAfter?: Promise<unknown>): Promise<void> {
+    if (!this.#live) return Promise.resolve();
+    this.#loading = (loadAfter ?? Promise.resolve()).catch(() => {}).then(() => this.#load(signal));
     const refresh = () =>
       void this.refresh().catch((e) => {
         console.error(`arca: narinfo index refresh failed (will retry): ${(e as Error).message}`);
       });
     void this.store.follow!(signal, refresh);
+    return Promise.resolve();
+  }
+
+  /** Resolves once every narinfo is in memory (at once for stores without a feed). */
+  loaded(): Promise<void> {
+    return this.#loading ?? Promise.resolve();
+  }
+
+  async #load(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const t0 = Date.now();
+      try {
+        for await (const info of this.store.list()) {
+          this.#put(parseStorePath(info.storePath).hashPart, formatNarinfo(info));
+        }
+        this.#since = t0 - OVERLAP_MS;
+        break;
+      } catch (e) {
+        if (signal.aborted) return;
+        console.error(
+          `arca: loading the narinfo index failed (will retry): ${(e as Error).message}`,
+        );
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    this.#loaded = true;
+    for (const fn of this.#liveListeners) fn();
   }
 
   /** The narinfo bytes for a (validated) hash part, or undefined. */
   async get(hashPart: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    if (this.#live) return this.#map.get(hashPart)?.body.slice();
+    if (this.#loaded) return this.#map.get(hashPart)?.body.slice();
     const info = await this.store.getNarinfo(hashPart);
-    return info && enc.encode(formatNarinfo(info));
+    if (info) return enc.encode(formatNarinfo(info));
+    // Still loading: a peer's narinfo is served as it will be once loaded.
+    return this.#remote.get(hashPart)?.body.slice();
   }
 
   /** Applies changes since the last refresh; concurrent calls coalesce. */
@@ -90,6 +135,8 @@ export class NarinfoIndex implements FollowableIndex {
       return this.#refreshing;
     }
     this.#refreshing = (async () => {
+      // Changes apply over a whole load: one running now may be older than them.
+      await this.#loading;
       do {
         this.#again = false;
         const t0 = Date.now();

@@ -96,6 +96,7 @@ export function servePortable(opts: HttpServerOptions, app: HttpApp): HttpServer
     addr,
     io: "portable",
     finished: Promise.all([accepting, gone]).then(() => {}),
+    ready: Promise.resolve(),
     shutdown,
   };
 }

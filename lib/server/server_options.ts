@@ -4,6 +4,7 @@
  */
 import type { AppHandler } from "./app.ts";
 import type { FollowableIndex } from "./index_entry.ts";
+import type { NarTable } from "./nar_table.ts";
 
 /** Narinfo hits and misses and /nix-cache-info, answered without the app (quick_route.ts). */
 export interface QuickSource {
@@ -11,6 +12,8 @@ export interface QuickSource {
   cacheInfo: Uint8Array;
   /** Called on a path's first hit in each second (gc's access times); must be cheap. */
   onAccess?: (hashPart: string) => void;
+  /** NAR files the app shared: the epoll front's worker answers them itself. */
+  nars?: NarTable;
 }
 
 /**
@@ -94,6 +97,8 @@ export interface HttpServer {
   readonly io: "epoll" | "portable";
   /** Resolves when the listener is closed and every connection has ended. */
   readonly finished: Promise<void>;
+  /** Resolves once connections are being accepted (the epoll front's thread has started). */
+  readonly ready: Promise<void>;
   /** Stops accepting; open connections finish their current response, then close. */
   shutdown(): Promise<void>;
 }

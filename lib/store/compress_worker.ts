@@ -1,9 +1,10 @@
 /// <reference lib="deno.worker" />
 /**
- * Worker side of `CompressPool`: compresses a batch of chunks off the main
- * thread. In: `{ id, buf, lens, method, level }` (chunks back to back). Out:
- * `{ id, out, lens }` (compressed chunks back to back) or `{ id, error }`.
- * Buffers are transferred, not copied.
+ * Worker side of `WorkerPool` (compress_pool.ts): hashes and compresses
+ * chunk jobs in the shared ring it gets first (`{ t: "init", ring }`).
+ * In: `{ t: "hash", job, at, idsAt, lens, plainAt }` (ids written at idsAt) or `{ t: "compress", job, at, lens, plainAt, outAt, picks, method,
+ * level }` (each pick into its output slot). Out: `{ job }`, `{ job, outLens }`
+ * or `{ job, error }`.
  *
  * The handler is installed before anything is awaited: a message that
  * arrives while a worker module is still evaluating is dropped if no
@@ -11,34 +12,60 @@
  */
 import type { Compression } from "../compress/mod.ts";
 
-const codec = import("../compress/mod.ts");
+// xz (liblzma's WASM, ~10 ms to compile) only once a job asks for it.
+const codecs = Promise.all([
+  import("./compress_pool.ts"),
+  import("../compress/_zstd_encoder.ts"),
+  import("node:crypto"),
+]);
+let xz: Promise<typeof import("../compress/compress_chunk.ts")> | undefined;
 
-interface Job {
-  id: number;
-  buf: ArrayBuffer;
-  lens: number[];
-  method: Compression;
-  level: number;
-}
+type Job =
+  | { t: "init"; ring: SharedArrayBuffer }
+  | { t: "hash"; job: number; at: number; idsAt: number; lens: number[]; plainAt: number[] }
+  | {
+    t: "compress";
+    job: number;
+    at: number;
+    lens: number[];
+    plainAt: number[];
+    outAt: number[];
+    picks: number[];
+    method: Compression;
+    level: number;
+  };
+
+let ring: Uint8Array | undefined;
 
 self.onmessage = async (e: MessageEvent<Job>) => {
-  const { id, buf, lens, method, level } = e.data;
+  const m = e.data;
+  if (m.t === "init") {
+    ring = new Uint8Array(m.ring);
+    return;
+  }
   try {
-    const { compressChunksInto } = await codec;
-    const input = new Uint8Array(buf);
-    const chunks: Uint8Array[] = [];
-    let o = 0;
-    for (const n of lens) {
-      chunks.push(input.subarray(o, o + n));
-      o += n;
+    const [pool, { zstdFrameInto }, { createHash }] = await codecs;
+    if (m.t === "hash") {
+      pool.hashInto(createHash, ring!, m.at, m.idsAt, m.lens, m.plainAt);
+      self.postMessage({ job: m.job });
+    } else {
+      const compressChunk = m.method === "zstd"
+        ? undefined
+        : (await (xz ??= import("../compress/compress_chunk.ts"))).compressChunk;
+      const outLens = pool.packInto(
+        ring!,
+        m.at,
+        m.lens,
+        m.plainAt,
+        m.outAt,
+        m.picks,
+        m.method,
+        m.level,
+        { compressChunk, zstdFrameInto },
+      );
+      self.postMessage({ job: m.job, outLens });
     }
-    // One output buffer for the batch, written in place: no garbage per chunk.
-    const { out, lens: outLens } = compressChunksInto(chunks, method, level);
-    // Freed now rather than at this isolate's next GC, which comes late: the
-    // garbage of a few hundred batches was much of an import's peak RSS.
-    buf.transfer(0);
-    self.postMessage({ id, out: out.buffer, lens: outLens }, [out.buffer as ArrayBuffer]);
   } catch (err) {
-    self.postMessage({ id, error: (err as Error).message });
+    self.postMessage({ job: m.job, error: (err as Error).message });
   }
 };

@@ -161,7 +161,12 @@ async function run(
             lookup,
             resolve: deps.places.localOnly ? undefined : (ids) => deps.places.resolve(ids),
           },
-          { compression: opts.compression, level: opts.level, onProgress: opts.onProgress },
+          {
+            compression: opts.compression,
+            level: opts.level,
+            onProgress: opts.onProgress,
+            inline: opts.inline,
+          },
         );
         rest = started.rest;
         const narHash: Hash = { algo: "sha256", digest: started.narHash };
@@ -241,6 +246,9 @@ async function commitItems(
   const have = await Promise.all(names.map((f) => deps.meta.getNarFile(f)));
   const toWrite = names.filter((_, i) => !have[i]);
   const manifestAt = new Map<string, string>();
+  // The pack is sealed: its chunks are indexed while the manifests are written.
+  const indexed = deps.meta.putChunks(opts.compression, items.flatMap((it) => it.res.newChunks));
+  indexed.catch(() => {}); // awaited below
   for (let i = 0; i < toWrite.length; i += MANIFEST_WRITERS) {
     await Promise.all(
       toWrite.slice(i, i + MANIFEST_WRITERS).map(async (f) =>
@@ -251,7 +259,7 @@ async function commitItems(
       ),
     );
   }
-  await deps.meta.putChunks(opts.compression, items.flatMap((it) => it.res.newChunks));
+  await indexed;
   const now = Date.now();
   const prepared = items.map((it) => prepare(it, opts, now, manifestAt));
   const commits = await deps.meta.commitImports(

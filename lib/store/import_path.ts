@@ -15,6 +15,8 @@ export interface ImportOptions {
   level: number;
   keys: SecretKey[];
   onProgress?: (narBytes: number) => void;
+  /** Hash and compress on this thread (a small import: workers would cost more than they save). */
+  inline?: boolean;
   /** Swarm segments the paths are shared on (`import --segment`). */
   segments?: string[];
 }
@@ -32,6 +34,7 @@ export async function importPath(
   const stored = await store.storeNar(nar(), {
     compression: opts.compression,
     level: opts.level,
+    inline: opts.inline,
     expect: {
       narHash: meta.narHash,
       narSize: meta.narSize,

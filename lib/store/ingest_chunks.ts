@@ -18,7 +18,13 @@ import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { Chunker } from "../chunk/mod.ts";
 import type { Compression } from "../compress/mod.ts";
-import { CompressPool } from "./compress_pool.ts";
+import {
+  type ChunkJob,
+  ChunkPool,
+  closeSharedPool,
+  type JobWriter,
+  sharedPool,
+} from "./compress_pool.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import type { ChunkLocation } from "../kv/records.ts";
 import type { PackReader } from "../blob/pack_reader.ts";
@@ -81,6 +87,11 @@ export class BatchChunk {
 export interface IngestOptions {
   compression: Compression;
   level: number;
+  /**
+   * Hash and compress on this thread instead of the pool's workers: for
+   * small imports, where starting the workers (~30 ms) costs more than they save.
+   */
+  inline?: boolean;
   /** Called with the number of NAR bytes consumed so far (progress bars). */
   onProgress?: (narBytes: number) => void;
 }
@@ -121,12 +132,18 @@ export interface IngestStarted {
  * and chunked: batched imports start reading the next NAR while the workers
  * finish this one. Only with a shared `deps.pack` (chunks of two NARs then
  * interleave in it; each manifest records its own places).
+ *
+ * Chunks go to the pool in jobs of ~1 MiB (compress_pool.ts). Once a job's
+ * ids are back its chunks are decided on (known, a repeat, new), jobs in NAR
+ * order; the new ones are compressed, and every chunk is appended in NAR
+ * order as soon as its bytes are there.
  */
 export async function ingestStart(
   nar: ReadableStream<Uint8Array>,
   deps: IngestDeps,
   opts: IngestOptions,
 ): Promise<IngestStarted> {
+  const pool = opts.inline ? await inlinePool(opts.compression) : sharedPool();
   const narHasher = createHash("sha256");
   const fileHasher = createHash("sha256");
   const chunker = new Chunker();
@@ -136,11 +153,21 @@ export async function ingestStart(
   const newChunks: { id: Uint8Array; loc: ChunkLocation }[] = [];
   // Chunks first seen in this NAR, so a repeat inside it is stored once.
   const fresh = new Map<string, Slot>();
-  // Chunks in order, waiting for their compressed bytes; bounded so memory stays flat.
+  // Decided chunks waiting to be appended, in NAR order.
   const queue: Slot[] = [];
+  // This NAR's jobs not freed yet: a failure waits for their workers, then frees them.
+  const jobs = new Set<Job>();
   let narSize = 0;
   let fileSize = 0;
   let newBytes = 0;
+  let failure: unknown;
+  const failWith = (e: unknown) => {
+    failure ??= e;
+  };
+  const free = (j: Job) => {
+    jobs.delete(j);
+    j.chunks.free();
+  };
 
   // A chunk stored elsewhere: counted in FileHash and the manifest only.
   const placed = (slot: Slot, loc: ChunkLocation, bytes: Uint8Array) => {
@@ -153,7 +180,7 @@ export async function ingestStart(
   const settle = async (slot: Slot) => {
     if (slot.stored) {
       // Stored before this run: read again (page cache) rather than kept
-      // since `take`, so memory holds no copies of known chunks.
+      // since it was decided on, so memory holds no copies of known chunks.
       const bytes = readStored(deps.packs!, slot.stored);
       if (!bytes) throw new Error(`stored chunk ${encodeHex(slot.id)} changed during the import`);
       return placed(slot, slot.stored, bytes);
@@ -163,23 +190,20 @@ export async function ingestStart(
       const loc = slot.copyOf.loc!;
       return placed(slot, loc, pack.readBack(loc.offset, scratchFor(loc.clen)));
     }
-    const stored = await slot.bytes!;
-    // Only the place is remembered, not the bytes: memory stays flat.
-    slot.bytes = undefined;
+    const job = slot.job!;
+    await job.compressed;
+    const c = job.chunks;
+    const stored = opts.compression === "none" ? c.plain(slot.k) : c.packed(slot.k);
     if (slot.elsewhere) slot.loc = await slot.elsewhere;
     // Stored in a remote pack: compressed again here (deterministic) instead
     // of downloaded; reused if the bytes are the stored ones, else stored anew.
     const r = slot.remote;
     if (r && stored.length === r.clen && crc32(stored) === r.crc) slot.loc = r;
     if (!slot.loc) {
+      const crc = crc32(stored);
+      // Copied into the pack's buffer: the job's room can be reused after this.
       const offset = await pack.append(stored);
-      slot.loc = {
-        pack: pack.id,
-        offset,
-        clen: stored.length,
-        ulen: slot.ulen,
-        crc: crc32(stored),
-      };
+      slot.loc = { pack: pack.id, offset, clen: stored.length, ulen: slot.ulen, crc };
       newChunks.push({ id: slot.id, loc: slot.loc });
       newBytes += stored.length;
       slot.shared?.settle(slot.loc);
@@ -187,15 +211,49 @@ export async function ingestStart(
     }
     fileHasher.update(stored);
     fileSize += stored.length;
-    slot.release?.();
-    slot.release = undefined;
+    slot.job = undefined;
     slot.elsewhere = undefined;
     manifest.add(slot.id, slot.loc);
+    if (--job.users === 0) free(job);
   };
 
-  const take = async (chunks: Uint8Array[]) => {
-    if (chunks.length === 0) return;
-    const ids = chunks.map(chunkId);
+  // Appends what is decided, in order, as soon as its bytes are there.
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    try {
+      while (queue.length && failure === undefined) {
+        await settle(queue[0]);
+        queue.shift();
+      }
+    } catch (e) {
+      failWith(e);
+    } finally {
+      draining = false;
+      idle?.();
+    }
+  };
+  /** Resolves once everything decided is appended (or something failed). */
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (draining) return;
+        if (queue.length && failure === undefined) return void drain();
+        idle = undefined;
+        resolve();
+      };
+      idle = check;
+      check();
+    });
+
+  // What each chunk of a hashed job is: known, a repeat, or new (to compress).
+  const decide = async (job: Job) => {
+    const c = job.chunks;
+    await c.hashed;
+    const ids: Uint8Array[] = [];
+    for (let k = 0; k < c.count; k++) ids.push(copyId(c.id(k)));
     const known = deps.lookup
       ? deps.lookup(ids)
       : deps.meta
@@ -204,11 +262,9 @@ export async function ingestStart(
     if (deps.resolve) {
       await deps.resolve([...new Set(known.flatMap((l) => l ? [l.pack] : []))]);
     }
-    const slots: Slot[] = [];
-    const toCompress: Uint8Array[] = [];
-    const waiting: Slot[] = [];
-    for (let i = 0; i < chunks.length; i++) {
-      const id = ids[i];
+    const picks: number[] = [];
+    for (let k = 0; k < c.count; k++) {
+      const id = ids[k];
       const key = encodeHex(id);
       const first = fresh.get(key);
       let slot: Slot;
@@ -219,62 +275,70 @@ export async function ingestStart(
         slot.copyOf = first;
       } else {
         const inBatch = batchFresh?.get(key);
-        const loc = known[i];
+        const loc = known[k];
         const remote = !inBatch && loc && deps.packs && !deps.packs.isLocal(loc.pack);
         const intact = !inBatch && !remote && loc && deps.packs &&
           readStored(deps.packs, loc) !== undefined;
-        if (remote) {
-          // Not in `fresh`: a repeat is looked up (and compressed) again, as
-          // the first copy may not be in this NAR's pack.
-          slot = new Slot(id, chunks[i].length);
-          slot.remote = loc;
-          toCompress.push(chunks[i]);
-          waiting.push(slot);
-        } else if (inBatch) {
-          // Stored by an earlier NAR of this batch, in the unsealed pack: its
-          // bytes are made again for FileHash (compression is deterministic).
-          slot = new Slot(id, inBatch.ulen);
-          slot.elsewhere = inBatch.placed();
-          toCompress.push(chunks[i]);
-          waiting.push(slot);
-        } else if (intact) {
+        if (intact) {
           slot = new Slot(id, loc.ulen);
           slot.stored = loc;
         } else {
-          slot = new Slot(id, chunks[i].length);
-          // Without a chunk index (filesystem backend) the pack is the NAR
-          // file itself: a repeat is appended again, so it is not looked up.
-          if (deps.meta) fresh.set(key, slot);
-          if (batchFresh) {
-            slot.shared = new BatchChunk(slot.ulen);
-            batchFresh.set(key, slot.shared);
+          slot = new Slot(id, c.lens[k]);
+          slot.job = job;
+          slot.k = k;
+          picks.push(k);
+          if (remote) {
+            // Not in `fresh`: a repeat is looked up (and compressed) again, as
+            // the first copy may not be in this NAR's pack.
+            slot.remote = loc;
+          } else if (inBatch) {
+            // Stored by an earlier NAR of this batch, in the unsealed pack: its
+            // bytes are made again for FileHash (compression is deterministic).
+            slot.elsewhere = inBatch.placed();
+          } else {
+            // Without a chunk index (filesystem backend) the pack is the NAR
+            // file itself: a repeat is appended again, so it is not looked up.
+            if (deps.meta) fresh.set(key, slot);
+            if (batchFresh) {
+              slot.shared = new BatchChunk(slot.ulen);
+              batchFresh.set(key, slot.shared);
+            }
           }
-          toCompress.push(chunks[i]);
-          waiting.push(slot);
         }
       }
-      slots.push(slot);
-    }
-    // One hand-off for all new chunks of this piece, once the workers have room.
-    const bytes = toCompress.reduce((n, c) => n + c.length, 0);
-    await inFlight.acquire(bytes);
-    const batch = compressAll(toCompress, opts);
-    batch.finally(() => inFlight.release(bytes)).catch(() => {});
-    batch.catch(() => {}); // observed through the slots
-    // The compressed batch is one buffer: freed once every slot is appended
-    // (copied into the pack) rather than whenever V8 gets to it.
-    let left = waiting.length;
-    const release = () => {
-      if (--left === 0) batch.then(freeBuffers, () => {});
-    };
-    waiting.forEach((slot, k) => {
-      slot.bytes = batch.then((out) => out[k]);
-      slot.release = release;
-    });
-    for (const slot of slots) {
       queue.push(slot);
-      while (queue.length > IN_FLIGHT) await settle(queue.shift()!);
     }
+    job.users = picks.length;
+    if (picks.length && opts.compression !== "none") {
+      job.compressed = pool.compress(c, picks, opts.compression, opts.level);
+      job.compressed.catch(() => {}); // observed when settled
+    }
+    // Nothing of it is needed any more: its room is free for the next jobs.
+    if (picks.length === 0) free(job);
+    void drain();
+  };
+
+  // Jobs are decided one after the other, in NAR order.
+  let decided: Promise<void> = Promise.resolve();
+  let writer: JobWriter | undefined;
+  const send = () => {
+    const w = writer;
+    writer = undefined;
+    if (!w) return;
+    if (w.lens.length === 0) return w.cancel();
+    const job = new Job(w.submit());
+    jobs.add(job);
+    decided = decided.then(() => failure === undefined ? decide(job) : undefined).catch(failWith);
+  };
+  // Chunks are views of the piece just read: they are copied into a job before the next is read.
+  const take = async (chunks: Uint8Array[]) => {
+    for (const c of chunks) {
+      if (writer && !writer.fits(c.length)) send();
+      // Waits for room when the pipeline is full: reading slows to its pace.
+      writer ??= await pool.open();
+      writer.add(c);
+    }
+    if (failure !== undefined) throw failure;
   };
 
   try {
@@ -285,16 +349,18 @@ export async function ingestStart(
       opts.onProgress?.(narSize);
     }
     await take(chunker.finish());
+    send();
   } catch (e) {
+    failWith(e);
     await fail();
     throw e;
   }
   const finish = async (): Promise<IngestResult> => {
-    try {
-      while (queue.length) await settle(queue.shift()!);
-    } catch (e) {
+    await decided;
+    await drained();
+    if (failure !== undefined) {
       await fail();
-      throw e;
+      throw failure;
     }
     return {
       narHash: digest,
@@ -313,12 +379,25 @@ export async function ingestStart(
   return { narHash: digest, narSize, rest };
 
   async function fail(): Promise<void> {
+    writer?.cancel();
+    writer = undefined;
+    // An append under way still reads its job's room.
+    await drained();
     // NARs waiting for a chunk this one will not append now store it themselves.
     for (const s of fresh.values()) s.shared?.settle(s.loc);
-    // Let in-flight compressions finish quietly before dropping the pack.
-    await Promise.allSettled(queue.map((s) => s.bytes));
+    // Workers may still write into the jobs' room: let them finish first.
+    await decided;
+    await Promise.allSettled([...jobs].flatMap((j) => [j.chunks.hashed, j.compressed]));
+    for (const j of [...jobs]) free(j);
     if (!deps.pack) pack.abort();
   }
+}
+
+/** One job of this NAR: its chunks in the pool, and how many slots still need its bytes. */
+class Job {
+  compressed: Promise<void> = Promise.resolve();
+  users = 0;
+  constructor(readonly chunks: ChunkJob) {}
 }
 
 /**
@@ -328,8 +407,10 @@ export async function ingestStart(
  * separate property array per slot.
  */
 class Slot {
-  /** The stored bytes until the slot is settled. */
-  bytes: Promise<Uint8Array> | undefined = undefined;
+  /** The job holding its plain and compressed bytes, until the slot is settled. */
+  job: Job | undefined = undefined;
+  /** Its index in `job`. */
+  k = 0;
   /** Where a new chunk's bytes went, once appended. */
   loc: ChunkLocation | undefined = undefined;
   /** Where a chunk stored before this run is (its bytes are read again when settled). */
@@ -340,8 +421,6 @@ class Slot {
   copyOf: Slot | undefined = undefined;
   /** Where another NAR of the batch stores this chunk (undefined: store it here). */
   elsewhere: Promise<ChunkLocation | undefined> | undefined = undefined;
-  /** Says this slot is done with its compressed bytes. */
-  release: (() => void) | undefined = undefined;
   /** Tells NARs of the batch that wait for this chunk where it went, until it is placed. */
   shared: BatchChunk | undefined = undefined;
 
@@ -353,68 +432,29 @@ const ID_SLAB = 32 * 2048;
 let idSlab = new Uint8Array(ID_SLAB);
 let idUsed = 0;
 
-/** The chunk's id (its sha256), as a view into the current slab. */
-function chunkId(chunk: Uint8Array): Uint8Array {
+/** A copy of a chunk's id (out of its job's room, which is reused), in the current slab. */
+function copyId(view: Uint8Array): Uint8Array {
   if (idUsed === ID_SLAB) {
     idSlab = new Uint8Array(ID_SLAB);
     idUsed = 0;
   }
   const id = idSlab.subarray(idUsed, idUsed + 32);
-  id.set(createHash("sha256").update(chunk).digest());
+  id.set(view);
   idUsed += 32;
   return id;
 }
 
-/** Chunks of one NAR waiting to be appended in order. */
-const IN_FLIGHT = 128;
+const inline = new Map<Compression, Promise<ChunkPool>>();
 
-/**
- * Plain bytes handed to the workers and not yet compressed, over every NAR
- * being stored: a few pieces per worker keep it busy. Bounding bytes rather
- * than chunks per NAR keeps memory flat when many small NARs overlap.
- */
-const IN_FLIGHT_BYTES = 4 << 20;
-
-class ByteBudget {
-  #used = 0;
-  #waiting: (() => void)[] = [];
-  constructor(readonly limit: number) {}
-  /** Waits until `n` more bytes fit (a piece larger than the limit goes alone). */
-  async acquire(n: number): Promise<void> {
-    while (this.#used > 0 && this.#used + n > this.limit) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    }
-    this.#used += n;
-  }
-  release(n: number): void {
-    this.#used -= n;
-    for (const w of this.#waiting.splice(0)) w();
-  }
-}
-
-const inFlight = new ByteBudget(IN_FLIGHT_BYTES);
-
-let pool: CompressPool | undefined;
-
-function compressAll(chunks: Uint8Array[], opts: IngestOptions): Promise<Uint8Array[]> {
-  if (chunks.length === 0) return Promise.resolve([]);
-  if (opts.compression === "none") return Promise.resolve(chunks.map((c) => c.slice()));
-  pool ??= new CompressPool();
-  return pool.compressMany(chunks, opts.compression, opts.level);
+/** A pool that works on the calling thread (one per method). */
+function inlinePool(method: Compression): Promise<ChunkPool> {
+  let p = inline.get(method);
+  if (!p) inline.set(method, p = ChunkPool.inline(method));
+  return p;
 }
 
 /** Stops the compression workers (so the process can exit). */
-export function closeIngest(): void {
-  pool?.close();
-  pool = undefined;
-}
-
-/** Frees the buffers under `views` now (nothing may use them afterwards). */
-function freeBuffers(views: Uint8Array[]): void {
-  for (const b of new Set(views.map((v) => v.buffer))) {
-    if (b instanceof ArrayBuffer && !b.detached) b.transfer(0);
-  }
-}
+export const closeIngest = closeSharedPool;
 
 /** Reused for reading stored chunks: one is read and hashed at a time. */
 let scratch = new Uint8Array(256 << 10);

@@ -9,7 +9,6 @@
  * 5. one atomic commit: narinfo record, NAR file record, counters, audit
  * Only step 5 makes the path visible, and only after its references are.
  */
-import { crc32 } from "node:zlib";
 import { encodeNix32 } from "../encoding/mod.ts";
 import type { Hash } from "../hash/mod.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
@@ -21,15 +20,15 @@ import { FsBlobStore } from "../blob/fs_blob_store.ts";
 import type { StorageSet } from "../blob/storage_set.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent, NarFileRecord } from "../kv/records.ts";
-import { closeIngest, ingestChunks, type IngestResult } from "./ingest_chunks.ts";
-import { type FetchedChunk, ingestFetched } from "./ingest_fetched.ts";
+import type { IngestResult } from "./ingest_chunks.ts";
+import { closeSharedPool } from "./compress_pool.ts";
+import type { FetchedChunk } from "./ingest_fetched.ts";
 import { decodeManifest, type Manifest } from "./manifest.ts";
 import { parseNarFileName } from "./nar_file_name.ts";
 import { type Extent, extentParts, narExtents, packEnds } from "./nar_extents.ts";
 import { extentStream } from "./extent_stream.ts";
 import { LOCAL, PackPlaces } from "./pack_places.ts";
 import { FileBody } from "../blob/file_body.ts";
-import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
 import { narinfoToRecord, recordToNarinfo, withSegments } from "./record_narinfo.ts";
 import {
@@ -52,6 +51,17 @@ const MANIFEST_CACHE = 1024;
 const FILE_CACHE = 16384;
 
 const REVERIFY_MS = 10 * 60_000;
+
+/*
+ * The import pipeline (hashing, chunking, compression workers) and node:zlib
+ * are loaded when first needed: a server answering narinfos, a status or a
+ * list loads none of it (node:crypto and node:zlib alone took ~25 ms of
+ * every start).
+ */
+const loadIngest = () => import("./ingest_chunks.ts");
+/** Signing (ed25519 through node:crypto) with it. */
+const loadPublish = () => import("./publish_helpers.ts");
+const loadCrc32 = async () => (await import("node:zlib")).crc32;
 
 /** Groups chunks stored next to each other in one pack into reads of up to RUN_BYTES. */
 function* runs(
@@ -122,7 +132,7 @@ export class KvStore implements Store {
   storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
     return this.#leased(async () =>
       await this.#finishStore(
-        await ingestChunks(nar, this.ingestDeps(), opts),
+        await (await loadIngest()).ingestChunks(nar, this.ingestDeps(), opts),
         opts,
       )
     );
@@ -139,7 +149,7 @@ export class KvStore implements Store {
   ): Promise<StoredNar> {
     return this.#leased(async () =>
       await this.#finishStore(
-        await ingestFetched(chunks, this.ingestDeps(), opts),
+        await (await import("./ingest_fetched.ts")).ingestFetched(chunks, this.ingestDeps(), opts),
         opts,
       )
     );
@@ -158,6 +168,7 @@ export class KvStore implements Store {
 
   async #finishStore(res: IngestResult, opts: StoreNarOptions): Promise<StoredNar> {
     const narHash = { algo: "sha256" as const, digest: res.narHash };
+    const { checkExpected } = await loadPublish();
     if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const packSize = res.pack.size;
     const storage = await this.places.sealPack(res.pack);
@@ -177,6 +188,7 @@ export class KvStore implements Store {
 
   async publish(meta: PathMeta, stored: StoredNar, opts: PublishOptions): Promise<ImportResult> {
     const sp = parseStorePath(meta.storePath);
+    const { buildNarinfo, missingReferences } = await loadPublish();
     const missing = await missingReferences(this, meta);
     if (missing.length) throw new MissingReferencesError(meta.storePath, missing);
     const info = buildNarinfo(meta, stored, opts.keys);
@@ -245,11 +257,12 @@ export class KvStore implements Store {
     const local = extents.every((e) => this.packs.isLocal(e.pack));
     // No crc32 here: #openChecked checked every chunk within REVERIFY_MS (and
     // the packs' lengths just now), and Nix checks the NarHash of what it gets.
+    const onShort = (msg: string) => this.quarantine(fh, msg).then(() => {});
     const body = (start: number, end: number) => {
       if (!local) throw new RangeError(`nar/${fh} is not in local files`);
       return new FileBody(
         extentParts(this.layout, extents, start, end, (p) => this.places.pathOf(p)!),
-        (msg) => this.quarantine(fh, msg).then(() => {}),
+        onShort,
       );
     };
     return {
@@ -259,6 +272,14 @@ export class KvStore implements Store {
       open: local
         ? (start, end) => Promise.resolve(body(start, end))
         : (start, end) => this.#remoteBody(fh, extents, start, end),
+      share: local
+        ? {
+          parts: extentParts(this.layout, extents, 0, rec.fileSize, (p) => this.places.pathOf(p)!)
+            .map((p) => [p.path, p.offset, p.length]),
+          until: (this.#verified.get(fh) ?? Date.now()) + REVERIFY_MS,
+          onShort,
+        }
+        : undefined,
     };
   }
 
@@ -339,6 +360,7 @@ export class KvStore implements Store {
 
   /** Returns what is wrong with a NAR's chunks on disk, or undefined when all are intact. */
   async #check(m: Manifest): Promise<string | undefined> {
+    const crc32 = await loadCrc32();
     // One buffer for the whole check: a NAR of any size costs the same memory.
     let buf = new Uint8Array(RUN_BYTES * 2);
     await this.places.resolve(packEnds(m).keys());
@@ -460,7 +482,7 @@ export class KvStore implements Store {
   }
 
   async close(): Promise<void> {
-    closeIngest();
+    closeSharedPool();
     await this.packs.close();
     this.meta.close();
   }

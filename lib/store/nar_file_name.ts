@@ -3,7 +3,7 @@
  * the layout `nix copy --to file://` writes. Parsing is strict: anything else
  * never reaches the disk.
  */
-import { type Compression, extensionOf } from "../compress/mod.ts";
+import { type Compression, extensionOf } from "../compress/compression.ts";
 
 const NAME = /^([0-9a-df-np-sv-z]{52})\.nar(\.zst|\.xz)?$/;
 

@@ -22,6 +22,8 @@ export interface StoreNarOptions {
    */
   expect?: { narHash: Hash; narSize: number; what: string; source: string };
   onProgress?: (narBytes: number) => void;
+  /** Hash and compress on this thread instead of the pool's workers (small imports). */
+  inline?: boolean;
 }
 
 /** A NAR held by the store, whether or not a path refers to it yet. */
@@ -96,6 +98,17 @@ export interface NarBody {
    * otherwise) and errors if the store fails midway. Absent: use `body`.
    */
   open?(start: number, end: number): Promise<FileBody | ReadableStream<Uint8Array>>;
+  /**
+   * A NAR in local files: the whole file's parts (`[path, offset, length]`)
+   * and until when (epoch ms) the checks just made stand, so the HTTP front
+   * may send it by itself until then; `onShort` takes it out of service when
+   * a part turns out short.
+   */
+  share?: {
+    parts: [string, number, number][];
+    until: number;
+    onShort(message: string): Promise<void>;
+  };
 }
 
 export interface Store {

@@ -5,7 +5,6 @@
  * same code the portable server runs. Response bytes go to the worker in
  * order with at most a few messages ahead of what it has written.
  */
-import { MessageChannel } from "node:worker_threads";
 import { httpDate, HttpError, type RequestHead } from "../../http1/mod.ts";
 import {
   EFD_CLOEXEC,
@@ -26,6 +25,8 @@ import {
   type HttpServerOptions,
 } from "../server_options.ts";
 import type { FileRange, FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
+import type { SharedNar } from "../nar_table.ts";
+import { takeFrontWorker } from "./front_worker.ts";
 
 /**
  * `out` messages in flight per response before the main thread waits for
@@ -149,8 +150,11 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     c.sym.close(l.fd);
     throw new SysError("eventfd", e);
   }
+  // The web MessageChannel (node:worker_threads' is the same one, and cost
+  // the main thread node's compatibility layer at start): the worker drains
+  // its port with receiveMessageOnPort.
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  const worker = takeFrontWorker();
 
   let ended = false;
   // Messages go out in one post and one wake per turn (a microtask), not one each.
@@ -196,14 +200,37 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
       for (const [h, e] of batch) e ? m.put.push(shared(e)) : m.del.push(h);
       post(m);
     };
-    index.onChange((h, e) => {
-      puts.set(h, e);
+    const schedule = () => {
       if (!queued) {
         queued = true;
         queueMicrotask(send);
       }
+    };
+    index.onChange((h, e) => {
+      puts.set(h, e);
+      schedule();
     });
+    // The message that says "live" carries (or follows) the load's last entries.
+    index.onLive(schedule);
   };
+  const nars = quick?.nars;
+  if (nars) {
+    post({ t: "nars", put: [...nars.entries()], del: [] });
+    let changes = new Map<string, SharedNar | undefined>();
+    let queued = false;
+    nars.onChange((name, nar) => {
+      changes.set(name, nar);
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        const m: ToWorker = { t: "nars", put: [], del: [] };
+        for (const [n, e] of changes) e ? m.put.push(e) : m.del.push(n);
+        changes = new Map();
+        post(m);
+      });
+    });
+  }
   if (quick) follow(quick.index);
   mounts.forEach((m, i) => follow(m.index, i));
 
@@ -214,6 +241,7 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     wakeFd,
     limits,
     quick: quick !== undefined,
+    nars: nars !== undefined,
     cacheInfo: quick?.cacheInfo ?? new Uint8Array(),
     counters: app.counters?.buffer,
     mounts: mounts.map((m) => ({
@@ -230,6 +258,8 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
     clock.date = httpDate(clock.now);
   }, 1000);
 
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => markReady = r);
   let stopping = false;
   const remotes = new Map<number, Remote>();
   let done: { res: () => void; rej: (e: Error) => void };
@@ -297,12 +327,31 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
         for (const h of m.hashParts) source?.onAccess?.(h);
         return;
       }
+      case "narServed":
+        for (let i = 0; i < m.list.length; i += 5) {
+          const [method, name, status, bytes, body] = m.list.slice(i, i + 5) as [
+            string,
+            string,
+            number,
+            number,
+            number,
+          ];
+          // As the app does: a Serve event per GET, none for a HEAD.
+          if (method !== "HEAD") nars?.served(name, status, body);
+          app.observe?.(method, `/nar/${name}`, status, bytes);
+        }
+        return;
+      case "narShort":
+        nars?.short(m.name, m.message).catch((e) => {
+          console.error(`arca: taking a damaged NAR out of service failed: ${e.message}`);
+        });
+        return;
       case "stopped":
         return end();
       case "failed":
         return end(new Error(`the epoll front failed: ${m.message}`));
       case "ready":
-        return;
+        return markReady();
     }
   };
   worker.onmessage = (e: MessageEvent<FromWorker[]>) => {
@@ -334,5 +383,5 @@ export function serveEpoll(c: Libc, opts: HttpServerOptions, app: HttpApp): Http
   if (opts.signal?.aborted) void shutdown();
   const addr = { hostname: l.hostname, port: l.port };
   opts.onListen?.(addr);
-  return { addr, io: "epoll", finished, shutdown };
+  return { addr, io: "epoll", finished, ready, shutdown };
 }

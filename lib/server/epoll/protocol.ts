@@ -11,6 +11,7 @@
  */
 import type { RequestHead } from "../../http1/mod.ts";
 import type { HttpLimits } from "../server_options.ts";
+import type { SharedNar } from "../nar_table.ts";
 
 /** The first message, to the worker itself (not on the port). */
 export interface WorkerInit {
@@ -23,6 +24,8 @@ export interface WorkerInit {
   limits: HttpLimits;
   /** Whether quick answers (narinfo, nix-cache-info) are the worker's to give. */
   quick: boolean;
+  /** Whether shared NAR files are (`nars` messages follow). */
+  nars: boolean;
   cacheInfo: Uint8Array;
   /** The wire counters' memory (wire_counters.ts): the worker is their only writer. */
   counters?: SharedArrayBuffer;
@@ -42,6 +45,8 @@ export interface WorkerInit {
 export type ToWorker =
   /** Narinfo changes; `live` false: answer nothing from the index. `mount`: of that mount's index. */
   | { t: "index"; live: boolean; put: SharedEntry[]; del: string[]; mount?: number }
+  /** NAR files the worker may answer by itself (nar_table.ts), and ones it must not any more. */
+  | { t: "nars"; put: SharedNar[]; del: string[] }
   /**
    * Response bytes, in order. With `ack`, the worker answers `written` once
    * they are out: the main thread waits for that before it sends more.
@@ -80,6 +85,10 @@ export type FromWorker =
   | { t: "short"; id: number; message: string }
   /** Narinfo hits answered by the worker (gc's access times), batched per second; `mount` as above. */
   | { t: "access"; hashParts: string[]; mount?: number }
+  /** NAR requests the worker answered, per second: `[method, name, status, bytes, body bytes]` each. */
+  | { t: "narServed"; list: (string | number)[] }
+  /** A shared NAR's file ended before its range did (damage): the response was cut. */
+  | { t: "narShort"; name: string; message: string }
   /** Every connection has ended after `stop` or `abort`. */
   | { t: "stopped" }
   /** The worker hit a bug and stopped serving. */

@@ -37,6 +37,7 @@ import {
   EPOLLOUT,
   EPOLLRDHUP,
   type Libc,
+  MSG_MORE,
   MSG_NOSIGNAL,
 } from "../../io/libc.ts";
 import type { HttpLimits } from "../server_options.ts";
@@ -45,6 +46,7 @@ import { errorResponse } from "../respond.ts";
 import { WIRE } from "../wire_counters.ts";
 import type { FileRange, FromWorker } from "./protocol.ts";
 import type { Reactor } from "./reactor.ts";
+import type { NarAnswer, NarSender } from "./nar_sender.ts";
 
 export interface ConnHost {
   readonly c: Libc;
@@ -52,6 +54,10 @@ export interface ConnHost {
   readonly limits: HttpLimits;
   readonly clock: { now: number; date: string };
   readonly quick: QuickAnswer | undefined;
+  /** NAR files the main thread shared: answered here (nar_sender.ts). */
+  readonly nars: NarSender | undefined;
+  /** A NAR request answered here, for the main thread's counts and audit. */
+  served(method: string, name: string, status: number, bytes: number, body: number): void;
   /** The wire counters (wire_counters.ts); this thread is their only writer. */
   readonly counters: Uint32Array;
   readonly stopping: boolean;
@@ -88,6 +94,12 @@ class Pending {
   lastFile = false;
   /** Descriptors to close once this is written or dropped. */
   closeFds: number[] | undefined;
+  /** Called once this is written or dropped (a NAR answered here gives its descriptors back). */
+  onDone: (() => void) | undefined;
+  /** The shared NAR this range is of (a short file is reported by name). */
+  nar: string | undefined;
+  /** File bytes follow: the kernel may hold these to fill packets with them (MSG_MORE). */
+  more = false;
 }
 
 /** The request being served on this connection. */
@@ -371,7 +383,41 @@ export class WireConnection {
   #dispatch(head: RequestHead): void {
     // Waiting for the app has no deadline of its own (as in the portable server).
     this.#deadline = Infinity;
+    const nars = this.host.nars;
+    if (
+      nars && (head.method === "GET" || head.method === "HEAD") &&
+      head.path.startsWith("/nar/") && head.contentLength <= 0 && !head.chunked
+    ) {
+      const keep = head.keepAlive && !this.#stopping && !this.host.stopping;
+      const a = nars.answer(head, this.host.clock.now, this.host.clock.date, keep);
+      if (a) return this.#sendNar(head, a, keep);
+    }
     this.#req = new Current(this.host.begin(this, head), head);
+  }
+
+  /** Sends a shared NAR (nar_sender.ts) with no message to the main thread. */
+  #sendNar(head: RequestHead, a: NarAnswer, keep: boolean): void {
+    const name = head.path.slice(5);
+    this.host.served(head.method, name, a.status, a.bytes, a.body);
+    const h = new Pending();
+    h.bytes = a.head;
+    h.end = a.head.length;
+    h.more = a.ranges.length > 0;
+    this.#queue.push(h);
+    for (const [fd, pos, len] of a.ranges) {
+      const p = new Pending();
+      p.fd = fd;
+      p.pos = pos;
+      p.end = pos + len;
+      p.nar = name;
+      this.#queue.push(p);
+    }
+    const last = new Pending();
+    last.onDone = a.done;
+    this.#queue.push(last);
+    // Closed once written: the next head is not read.
+    if (!keep) this.#stopping = true;
+    this.#flushOrWait();
   }
 
   /** Gives the app the next piece of the body, from the buffer or the socket. */
@@ -460,7 +506,8 @@ export class WireConnection {
         let n: number;
         if (p.bytes) {
           const b = p.bytes;
-          n = c.sym.send(this.fd, p.pos ? b.subarray(p.pos) : b, p.end - p.pos, MSG_NOSIGNAL);
+          const flags = p.more ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL;
+          n = c.sym.send(this.fd, p.pos ? b.subarray(p.pos) : b, p.end - p.pos, flags);
         } else {
           this.#offset[0] = BigInt(p.pos);
           n = c.sym.sendfile(
@@ -473,7 +520,8 @@ export class WireConnection {
             // The file is shorter than the range the app promised: damage. Cut the transfer.
             const id = this.#req?.id ?? -1;
             const message = `a file ends at ${p.pos}, wanted ${p.end}`;
-            if (id >= 0) this.host.post({ t: "short", id, message });
+            if (p.nar !== undefined) this.host.post({ t: "narShort", name: p.nar, message });
+            else if (id >= 0) this.host.post({ t: "short", id, message });
             return this.abort();
           }
         }
@@ -506,6 +554,10 @@ export class WireConnection {
   }
 
   #closeFds(p: Pending): void {
+    if (p.onDone) {
+      p.onDone();
+      p.onDone = undefined;
+    }
     if (!p.closeFds) return;
     for (const fd of p.closeFds) this.host.c.sym.close(fd);
     p.closeFds = undefined;

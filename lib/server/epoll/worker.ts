@@ -31,6 +31,7 @@ import { newWireCounters, WIRE } from "../wire_counters.ts";
 import { type EntryLookup, IndexEntry } from "../index_entry.ts";
 import type { FromWorker, SharedEntry, ToWorker, WorkerInit } from "./protocol.ts";
 import { Reactor } from "./reactor.ts";
+import { NarSender } from "./nar_sender.ts";
 import { CONNECTION_EVENTS, type ConnHost, WireConnection } from "./wire_connection.ts";
 
 /** The worker's copy of the narinfo index, kept up to date by `index` messages. */
@@ -51,8 +52,11 @@ class IndexReplica implements EntryLookup {
   }
 }
 
+// Bound while the main thread still gets ready: the calls cost a few ms to set up.
+const libc = loadLibc();
+
 function run(init: WorkerInit): void {
-  const c: Libc = loadLibc()!;
+  const c: Libc = libc!;
   // Messages go out once per round of events (one wake of the main thread);
   // `later` ones wait for an urgent one or the next tick.
   let outbox: FromWorker[] = [];
@@ -92,6 +96,8 @@ function run(init: WorkerInit): void {
       counters: new Uint32Array(m.counters),
     })),
   );
+  const nars = init.nars ? new NarSender(c) : undefined;
+  let served: (string | number)[] = [];
   const conns = new Set<WireConnection>();
   const requests = new Map<number, WireConnection>();
   let lastId = 0;
@@ -105,6 +111,10 @@ function run(init: WorkerInit): void {
     limits: init.limits,
     clock: { now: Date.now(), date: httpDate(Date.now()) },
     quick,
+    nars,
+    served(method: string, name: string, status: number, bytes: number, body: number) {
+      served.push(method, name, status, bytes, body);
+    },
     counters,
     get stopping() {
       return stopping;
@@ -174,6 +184,8 @@ function run(init: WorkerInit): void {
     switch (m.t) {
       case "index":
         return (m.mount === undefined ? index : mounts[m.mount].index).apply(m.live, m.put, m.del);
+      case "nars":
+        return nars?.apply(m.put, m.del);
       case "out":
         return requests.get(m.id)?.out(m.id, m.data, m.ack);
       case "files":
@@ -227,11 +239,16 @@ function run(init: WorkerInit): void {
         m.accessed = [];
       }
     });
+    if (served.length) {
+      post({ t: "narServed", list: served });
+      served = [];
+    }
   };
   reactor.run(1000, () => urgent && flush(), (now) => {
     host.clock.now = now;
     host.clock.date = httpDate(now);
     for (const conn of conns) conn.checkDeadline(now);
+    nars?.sweep(now);
     flushAccessed();
     flush();
     if (acceptPaused && listening) {
@@ -240,6 +257,7 @@ function run(init: WorkerInit): void {
     }
   });
   closeListener();
+  nars?.close();
   reactor.remove(init.wakeFd);
   reactor.close();
   // Before "stopped": the main thread records these before it stops.
