@@ -13,6 +13,7 @@
  * checked against the bytes at import.
  */
 import { parseHash } from "../hash/mod.ts";
+import { concatBytes } from "../encoding/concat_bytes.ts";
 import type { PathMeta } from "../narinfo/path_meta.ts";
 import { nixPathInfo } from "./nix_path_info.ts";
 
@@ -101,13 +102,7 @@ export async function nixBuildLog(drv: string, storeDir?: string): Promise<Uint8
   } catch {
     return undefined;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Path info of `paths` (store paths themselves), with their closure when `closure`. */
