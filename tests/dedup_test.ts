@@ -148,7 +148,10 @@ for (const backend of ["kv", "filesystem"]) {
       const s = JSON.parse((await arca(["status", "--json"], { env })).stdout);
       // Served whole: three copies are downloaded.
       assert.ok(s.fileBytes > 3 * 3_000_000, `fileBytes ${s.fileBytes}`);
-      if (backend === "kv") assert.ok(s.storedBytes < 1.2 * 3_000_000, `stored ${s.storedBytes}`);
+      // Stored about once: each of the two file boundaries costs the chunks around it until
+      // the cut points fall in step again (random data: 0.1-0.8 MB measured, a few 256 KiB
+      // chunks at most), far from the 9 MB of three copies.
+      if (backend === "kv") assert.ok(s.storedBytes < 1.6 * 3_000_000, `stored ${s.storedBytes}`);
       const v = await arca(["verify"], { env });
       assert.equal(v.code, 0, v.stdout + v.stderr);
 
