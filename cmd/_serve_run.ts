@@ -48,6 +48,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
   const served: ServedCache[] = [];
   const stores: Store[] = [];
   let wiredOk = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const root = await serveCache(config, store, {
       anonymous: opts.anonymous,
@@ -110,7 +111,7 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
     // Each cache's rest is wired a moment after the server takes connections
     // (or at once when a request needs it); without it uploads, tokens and the
     // status page would not work, so a failure stops the server.
-    server.ready.then(() => setTimeout(() => wireAll(), REST_AFTER_MS), () => {});
+    server.ready.then(() => timer = setTimeout(() => wireAll(), REST_AFTER_MS), () => {});
     const wireAll = () =>
       Promise.all(served.map((s) => s.wire())).then((summaries) => {
         console.error(`arca: ${summaries[0]}`);
@@ -127,6 +128,8 @@ export async function runServer(config: Config, store: Store, opts: ServeRunOpti
       });
     await server.finished;
   } finally {
+    // A server stopped within REST_AFTER_MS is not wired now (close() wires what it must flush).
+    clearTimeout(timer);
     quit();
     for (const s of served) {
       await s.close().catch((e) => console.error(`arca: closing a cache: ${e.message}`));
