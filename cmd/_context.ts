@@ -9,7 +9,7 @@ import { loadConfig } from "../lib/io/config_file.ts";
 import type { SecretKey } from "../lib/sign/mod.ts";
 import { openStore } from "../lib/store/open_store.ts";
 import type { Store } from "../lib/store/store.ts";
-import { defaultCacheStorages, storageSetFor } from "./_storages.ts";
+import { defaultCacheStorages, flatFilesFor, storageSetFor } from "./_storages.ts";
 
 export { STORE_FLAGS, STORE_OPTIONS_HELP, storeOverrides } from "./_store_flags.ts";
 
@@ -55,11 +55,15 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
     defaultCacheStorages(config),
     config.storage_strategy,
   );
+  const flat = config.backend === "filesystem"
+    ? { ...await flatFilesFor(config), storeDir: config.store_dir, priority: config.priority }
+    : undefined;
   return await openStore({
     cacheDir: config.cache_dir,
     backend: config.backend,
     dbPath: config.db_path,
     storages,
+    flat,
   });
 }
 

@@ -19,6 +19,7 @@ import {
 import { FsBlobStore } from "../lib/blob/fs_blob_store.ts";
 import { type StorageEntry, StorageSet } from "../lib/blob/storage_set.ts";
 import { LOCAL } from "../lib/store/pack_places.ts";
+import { BlobFlatFiles, type FlatFiles, LocalFlatFiles } from "../lib/store/flat_files.ts";
 
 /** Which storages new packs of the default cache go to: `cache_storages`, else every one. */
 export function defaultCacheStorages(config: Config): string[] {
@@ -54,6 +55,40 @@ export async function storageSetFor(
   const writable = (names.length ? names : [LOCAL]).map((n) => byName.get(n)!);
   const readOnly = [...byName.values()].filter((e) => !writable.includes(e));
   return new StorageSet(writable, strategy, readOnly);
+}
+
+/**
+ * Where a filesystem-backend cache keeps its files: the one storage its
+ * storages name (an s3 bucket, another directory), else its own directory.
+ * That layout has no placement of packs to spread: two storages are refused.
+ */
+export async function flatFilesFor(
+  config: Config,
+  env: Record<string, string> = Deno.env.toObject(),
+): Promise<{ files: FlatFiles; name: string }> {
+  const names = defaultCacheStorages(config);
+  const unknown = unknownStorages(names, config.storages);
+  if (unknown.length) {
+    throw new UsageError(
+      `no [[storages]] table is named ${unknown.map((n) => `"${n}"`).join(", ")}`,
+    );
+  }
+  if (names.length > 1) {
+    throw new UsageError(
+      `backend = "filesystem" keeps its files in exactly one storage, but this cache names ${names.length}` +
+        ` (${names.map((n) => `"${n}"`).join(", ")}): set cache_storages (or the [[caches]]` +
+        ` entry's storages) to one of them, or use backend = "kv"`,
+    );
+  }
+  if (names.length === 0 || names[0] === LOCAL) {
+    return { files: new LocalFlatFiles(config.cache_dir, `${config.cache_dir}/tmp`), name: LOCAL };
+  }
+  const s = config.storages.find((s) => s.name === names[0])!;
+  if (s.type === "local") {
+    const root = expandHome(s.path, env.HOME, `storages.${s.name}.path`);
+    return { files: new LocalFlatFiles(root), name: s.name };
+  }
+  return { files: new BlobFlatFiles((await entryOf(s, env)).store), name: s.name };
 }
 
 async function entryOf(s: StorageConfig, env: Record<string, string>): Promise<StorageEntry> {

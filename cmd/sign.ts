@@ -2,7 +2,6 @@
 import type { Command } from "./_command.ts";
 import { bool, parseFlags, str } from "./_args.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
-import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { readSecretKeyFile } from "../lib/io/key_files.ts";
 import { storeMeta } from "../lib/store/store_meta.ts";
 import { addSignature, allHashParts, type SignOutcome } from "../lib/store/add_signature.ts";
@@ -56,13 +55,12 @@ Exit status: 0 when every named path is cached and signed, 1 otherwise.`,
       }
     }
     const key = await readSecretKeyFile(keyPath);
-    const layout = cacheLayout(config.cache_dir, config.db_path);
     const counts: Record<SignOutcome, number> = { signed: 0, already: 0, missing: 0 };
     await withStore(config, async (store) => {
       const meta = storeMeta(store);
       const hashParts = all ? await allHashParts(store) : targets;
       for (const [i, h] of hashParts.entries()) {
-        const r = await addSignature(store, meta, layout, h, key, config.store_dir);
+        const r = await addSignature(store, meta, h, key, config.store_dir);
         counts[r]++;
         if (r === "missing") console.error(`arca: not in the cache: ${p.positionals[i]}`);
       }

@@ -1,13 +1,14 @@
 /**
- * The filesystem backend as gc and verify see it: every `<hash>.narinfo` in
- * the cache directory (the records) and every file under `nar/` (the NAR
- * files). Read straight from disk: that layout is the truth, KV only keeps
- * access times, roots and the NAR file records uploads look up.
+ * The filesystem backend as gc and verify see it: every `<hash>.narinfo` of
+ * the layout (the records) and every file under `nar/` (the NAR files), in
+ * the cache directory or a bucket (`FlatFiles`). Read straight from there:
+ * that layout is the truth, KV only keeps access times, roots and the NAR
+ * file records uploads look up.
  */
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import { type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
-import { isValidHashPart } from "../store_path/mod.ts";
+import { type FlatFiles, isStoreFailure } from "../store/flat_files.ts";
 
 /** One published path of the filesystem backend. */
 export interface FsPath {
@@ -21,56 +22,77 @@ export interface FsPath {
   size: number;
 }
 
-/** What gc and verify need from the filesystem backend (`FsStore` has both). */
+/** What gc and verify need from the filesystem backend (`FsStore` has all three). */
 export interface FsTarget {
   layout: CacheLayout;
   meta: MetaStore;
+  files: FlatFiles;
 }
 
-export function narinfoPath(l: CacheLayout, hashPart: string): string {
-  return `${l.root}/${hashPart}.narinfo`;
-}
+/** Narinfos read per request round: a bucket answers GETs in parallel. */
+const READ_AHEAD = 16;
+
+/**
+ * Narinfos already parsed, by name, with the size and time they had: gc
+ * lists several times a run, and a bucket costs a GET per narinfo read.
+ * A rewrite (`sign`) changes size and time, so it is read again.
+ */
+const parsed = new WeakMap<
+  FlatFiles,
+  Map<string, { size: number; mtime: number; info: NarInfo }>
+>();
 
 /**
  * Every readable narinfo by hash part; `bad` collects the names of those that
- * do not parse (verify reports them; gc leaves them alone).
+ * do not parse (verify reports them; gc leaves them alone). A store that
+ * fails (S3 down) throws: a narinfo it could not read must not look absent.
  */
 export async function listFsPaths(
-  l: CacheLayout,
+  files: FlatFiles,
   bad: string[] = [],
 ): Promise<Map<string, FsPath>> {
   const out = new Map<string, FsPath>();
-  for await (const e of Deno.readDir(l.root)) {
-    if (!e.isFile || !e.name.endsWith(".narinfo")) continue;
-    const hashPart = e.name.slice(0, -8);
-    if (!isValidHashPart(hashPart)) continue;
-    const path = narinfoPath(l, hashPart);
+  let memo = parsed.get(files);
+  if (!memo) parsed.set(files, memo = new Map());
+  const seen = new Set<string>();
+  const one = async (f: { name: string; size: number; mtime: number }) => {
+    const hashPart = f.name.slice(0, -8);
+    seen.add(f.name);
     try {
-      const [text, st] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
-      const info = parseNarinfo(text);
-      const file = info.url.startsWith("nar/") ? info.url.slice(4) : info.url;
-      const writtenAt = st.mtime?.getTime() ?? 0;
-      out.set(hashPart, { hashPart, info, file, writtenAt, size: st.size });
-    } catch (err) {
-      // Gone meanwhile (another gc, a repair) is not a problem; garbage is.
-      if (!(err instanceof Deno.errors.NotFound)) {
-        bad.push(`${e.name}: ${(err as Error).message}`);
+      let info = memo.get(f.name);
+      if (!info || info.size !== f.size || info.mtime !== f.mtime) {
+        const text = await files.readText(f.name);
+        if (text === undefined) return; // gone meanwhile (another gc, a repair)
+        info = { size: f.size, mtime: f.mtime, info: parseNarinfo(text) };
+        memo.set(f.name, info);
       }
+      const url = info.info.url;
+      const file = url.startsWith("nar/") ? url.slice(4) : url;
+      out.set(hashPart, { hashPart, info: info.info, file, writtenAt: f.mtime, size: f.size });
+    } catch (err) {
+      if (isStoreFailure(err)) throw err;
+      if (!(err instanceof Deno.errors.NotFound)) bad.push(`${f.name}: ${(err as Error).message}`);
+    }
+  };
+  let batch: Promise<void>[] = [];
+  for await (const f of files.narinfos()) {
+    batch.push(one(f));
+    if (batch.length >= READ_AHEAD) {
+      await Promise.all(batch);
+      batch = [];
     }
   }
+  await Promise.all(batch);
+  for (const name of memo.keys()) if (!seen.has(name)) memo.delete(name);
   return out;
 }
 
-/** Files under `nar/`: size and mtime (ms), by name. */
+/** Files under `nar/`: size and mtime (ms), by name (without `nar/`). */
 export async function listNarFiles(
-  l: CacheLayout,
+  files: FlatFiles,
 ): Promise<Map<string, { size: number; mtime: number }>> {
   const out = new Map<string, { size: number; mtime: number }>();
-  for await (const e of Deno.readDir(l.nar)) {
-    if (!e.isFile) continue;
-    const st = await Deno.stat(`${l.nar}/${e.name}`).catch(() => undefined);
-    if (st) out.set(e.name, { size: st.size, mtime: st.mtime?.getTime() ?? 0 });
-  }
+  for await (const f of files.nars()) out.set(f.name.slice(4), { size: f.size, mtime: f.mtime });
   return out;
 }
 

@@ -9,12 +9,19 @@
  *   ─▶ delete nar/ files no narinfo names: those of the narinfos just deleted,
  *      and others once older than the grace period (an upload's NAR waits
  *      there for its narinfo), with their KV records
+ *   ─▶ abort multipart uploads under nar/ older than the grace period (S3)
  *   ─▶ measure; over --max-size? VACUUM the database, plan again (3 rounds at most)
  *   ─▶ one GarbageCollect audit event ─▶ measure: fits, or why not
  * ```
  * The same plan as the kv backend (`planGc`), the same lock (`["gclock"]`).
  * A download that already started keeps reading: `serve` opens the file
  * before answering, and an unlinked file stays readable until closed.
+ *
+ * With the files in a bucket (`FlatFiles` over S3) the steps are the same;
+ * listings page, deletes go in DeleteObjects batches (narinfos batch by
+ * batch in the plan's order, referrers first), and `--max-size` bounds the
+ * bytes of this cache's objects in the bucket (the KV database stays local
+ * and is not counted, as packs in other storages are not for the kv backend).
  */
 import { K } from "../kv/keys.ts";
 import { vacuumKv } from "../kv/kv_files.ts";
@@ -26,7 +33,6 @@ import {
   type FsTarget,
   listFsPaths,
   listNarFiles,
-  narinfoPath,
   referenceHashes,
 } from "./_fs_paths.ts";
 import { narFileHeld, recentUploads } from "./_liveness.ts";
@@ -44,6 +50,7 @@ import {
 } from "./run_gc.ts";
 import { type ModelFile, SpaceModel } from "./space_model.ts";
 import { emptySweep, type SweepStats } from "./sweep_store.ts";
+import { narinfoName } from "../store/flat_files.ts";
 
 const MAX_ROUNDS = 3;
 
@@ -57,7 +64,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
   }
   let released = false;
   try {
-    const start = await measureCache(t.layout);
+    const start = await measureFlat(t);
     let disk: CacheBytes = start;
     let first: GcPlan | undefined;
     let last: GcPlan | undefined;
@@ -71,8 +78,8 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     let narinfoBytes = 0;
     while (rounds < MAX_ROUNDS) {
       rounds++;
-      const records = await listFsPaths(t.layout);
-      const files = await listNarFiles(t.layout);
+      const records = await listFsPaths(t.files);
+      const files = await listNarFiles(t.files);
       before ??= statsOf(records, files);
       firstFiles ??= files;
       const lease = await liveLease(t.meta, now);
@@ -96,14 +103,12 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
           space: dryRunSpace(plan, start, opts.maxBytes, graceMs, lease?.pid),
         };
       }
-      const gone: FsPath[] = [];
-      for (const h of plan.remove) {
-        if (await removeNarinfo(t, h)) gone.push(records.get(h)!);
-      }
+      const gone = await removeNarinfos(t, plan.remove.map((h) => records.get(h)!));
       gone.push(...await removeOrphans(t, new Set()));
       if (lease) leasePid = lease.pid;
       else {
         const deleted = await sweepNarFiles(t, since, freedNames([...removed, ...gone]), sweep);
+        await abortStaleUploads(t, since, sweep);
         // An upload that found its NAR stored just before it was deleted may
         // have published a narinfo naming it: take such paths (and their
         // referrers) out again, so no listed path lacks its NAR.
@@ -112,17 +117,17 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
       for (const p of gone) narinfoBytes += p.size;
       removed.push(...gone);
       await dropAccess(t, new Set(gone.map((p) => p.hashPart)));
-      disk = await measureCache(t.layout);
+      disk = await measureFlat(t);
       if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
         vacuumKv(t.layout.db);
         vacuumed = true;
-        disk = await measureCache(t.layout);
+        disk = await measureFlat(t);
       }
       if (!overLimit(disk, opts.maxBytes) || leasePid !== undefined || gone.length === 0) break;
       if (plan.disk?.shortfall) break; // it removed all it may
     }
     sweep.narinfoBytesFreed = narinfoBytes;
-    const after = statsOf(await listFsPaths(t.layout), await listNarFiles(t.layout));
+    const after = statsOf(await listFsPaths(t.files), await listNarFiles(t.files));
     const ms = Math.round(performance.now() - started);
     await t.meta.appendAudit([{
       type: "GarbageCollect",
@@ -140,11 +145,11 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     await t.meta.recordRun("gc", ms, removed.length);
     await t.meta.releaseGcLock();
     released = true;
-    disk = await measureCache(t.layout);
+    disk = await measureFlat(t);
     if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
       vacuumKv(t.layout.db);
       vacuumed = true;
-      disk = await measureCache(t.layout);
+      disk = await measureFlat(t);
     }
     const space: GcSpace = {
       limit: opts.maxBytes,
@@ -171,6 +176,17 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
   } finally {
     if (!opts.dryRun && !released) await t.meta.releaseGcLock();
   }
+}
+
+/** What --max-size bounds: the cache directory on disk, or this cache's objects in the bucket. */
+async function measureFlat(t: FsTarget): Promise<CacheBytes> {
+  if (t.files.kind === "local" && t.files.where === t.layout.root) {
+    return await measureCache(t.layout);
+  }
+  let total = (await t.files.stat("nix-cache-info"))?.size ?? 0;
+  for await (const f of t.files.narinfos()) total += f.size;
+  for await (const f of t.files.nars()) total += f.size;
+  return { total, kv: 0, kvFree: 0 };
 }
 
 function overLimit(disk: CacheBytes, maxBytes: number | undefined): boolean {
@@ -237,12 +253,19 @@ function freedNames(paths: FsPath[]): Map<string, number> {
   return out;
 }
 
-async function removeNarinfo(t: FsTarget, hashPart: string): Promise<boolean> {
-  try {
-    await Deno.remove(narinfoPath(t.layout, hashPart));
-    return true;
-  } catch {
-    return false; // gone already
+/** Deletes these narinfos in order (a bucket: in batches); returns those that were there. */
+async function removeNarinfos(t: FsTarget, paths: FsPath[]): Promise<FsPath[]> {
+  const deleted = new Set(await t.files.remove(paths.map((p) => narinfoName(p.hashPart))));
+  return paths.filter((p) => deleted.has(narinfoName(p.hashPart)));
+}
+
+/** Multipart uploads under `nar/` a killed import or upload left, older than the grace period. */
+async function abortStaleUploads(t: FsTarget, since: number, s: SweepStats): Promise<void> {
+  if (!t.files.pendingUploads) return;
+  for await (const u of t.files.pendingUploads()) {
+    if (u.started >= since) continue;
+    await t.files.abortUpload!(u);
+    s.uploadsAborted++;
   }
 }
 
@@ -253,12 +276,12 @@ async function removeNarinfo(t: FsTarget, hashPart: string): Promise<boolean> {
 async function removeOrphans(t: FsTarget, deletedFiles: Set<string>): Promise<FsPath[]> {
   const out: FsPath[] = [];
   for (let round = 0; round < 100; round++) {
-    const have = await listFsPaths(t.layout);
+    const have = await listFsPaths(t.files);
     const bad = [...have.values()].filter((p) =>
       deletedFiles.has(p.file) || referenceHashes(p).some((h) => !have.has(h))
     );
     if (!bad.length) return out;
-    for (const p of bad) if (await removeNarinfo(t, p.hashPart)) out.push(p);
+    out.push(...await removeNarinfos(t, bad));
   }
   return out;
 }
@@ -275,25 +298,25 @@ async function sweepNarFiles(
   s: SweepStats,
 ): Promise<Set<string>> {
   const uploaded = await recentUploads(t.meta, since);
-  const used = new Set([...(await listFsPaths(t.layout)).values()].map((p) => p.file));
+  const used = new Set([...(await listFsPaths(t.files)).values()].map((p) => p.file));
   const deleted = new Set<string>();
   const held = (name: string, mtime: number) =>
     narFileHeld(name.slice(0, 52), mtime, since, uploaded, freed.get(name));
-  for (const [name, f] of await listNarFiles(t.layout)) {
+  const doomed: { name: string; size: number }[] = [];
+  for (const [name, f] of await listNarFiles(t.files)) {
     if (used.has(name) || held(name, f.mtime)) continue;
-    const path = `${t.layout.nar}/${name}`;
     // Stored again since it was listed (an upload or import of the same NAR)?
-    const st = await Deno.stat(path).catch(() => undefined);
-    if (!st || held(name, st.mtime?.getTime() ?? 0)) continue;
-    try {
-      await Deno.remove(path);
-    } catch {
-      continue;
-    }
-    deleted.add(name);
+    const st = await t.files.stat(`nar/${name}`);
+    if (!st || held(name, st.mtime)) continue;
+    doomed.push({ name, size: st.size });
+  }
+  const removed = new Set(await t.files.remove(doomed.map((d) => `nar/${d.name}`)));
+  for (const d of doomed) {
+    if (!removed.has(`nar/${d.name}`)) continue;
+    deleted.add(d.name);
     s.narFiles++;
-    s.diskBytesFreed += st.size;
-    await forgetNarFile(t, name.slice(0, 52));
+    s.diskBytesFreed += d.size;
+    await forgetNarFile(t, d.name.slice(0, 52));
   }
   return deleted;
 }

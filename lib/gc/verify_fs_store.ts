@@ -10,13 +10,8 @@ import { createHash } from "node:crypto";
 import { type Decompression, decompressStream } from "../compress/mod.ts";
 import { encodeNix32 } from "../encoding/mod.ts";
 import { formatHash } from "../hash/mod.ts";
-import {
-  type FsPath,
-  type FsTarget,
-  listFsPaths,
-  narinfoPath,
-  referenceHashes,
-} from "./_fs_paths.ts";
+import { type FsPath, type FsTarget, listFsPaths, referenceHashes } from "./_fs_paths.ts";
+import { narinfoName } from "../store/flat_files.ts";
 import type { VerifyOptions, VerifyReport } from "./verify_store.ts";
 
 export async function verifyFsStore(
@@ -32,7 +27,7 @@ export async function verifyFsStore(
     removed: [],
   };
   const bad: string[] = [];
-  const records = await listFsPaths(t.layout, bad);
+  const records = await listFsPaths(t.files, bad);
   report.paths = records.size;
   for (const b of bad) {
     report.problems.push({ kind: "nar", subject: b.slice(0, b.indexOf(":")), message: b });
@@ -75,9 +70,11 @@ async function checkNarFile(
   report: VerifyReport,
 ): Promise<string | undefined> {
   const { info } = p;
-  let file: Deno.FsFile;
+  let readable: ReadableStream<Uint8Array>;
   try {
-    file = await Deno.open(`${t.layout.nar}/${p.file}`);
+    const st = await t.files.stat(`nar/${p.file}`);
+    if (!st) return `it is missing (used by ${info.storePath})`;
+    readable = await t.files.read(`nar/${p.file}`, 0, st.size);
   } catch (e) {
     return `it cannot be opened (${(e as Error).message}; used by ${info.storePath})`;
   }
@@ -86,7 +83,7 @@ async function checkNarFile(
   let fileSize = 0;
   let narSize = 0;
   try {
-    const counted = file.readable.pipeThrough(
+    const counted = readable.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, ctl) {
           stored.update(chunk);
@@ -101,9 +98,7 @@ async function checkNarFile(
       narSize += chunk.length;
     }
   } catch (e) {
-    try {
-      file.close();
-    } catch { /* closed when its stream ended */ }
+    await readable.cancel().catch(() => {});
     return `it does not decompress as ${info.compression}: ${(e as Error).message}`;
   }
   report.narBytes += narSize;
@@ -126,16 +121,12 @@ async function checkNarFile(
 async function removeReferrers(t: FsTarget): Promise<string[]> {
   const out: string[] = [];
   for (let round = 0; round < 100; round++) {
-    const have = await listFsPaths(t.layout);
+    const have = await listFsPaths(t.files);
     let any = false;
     for (const p of have.values()) {
       const gone = referenceHashes(p).find((h) => !have.has(h));
       if (gone === undefined) continue;
-      try {
-        await Deno.remove(narinfoPath(t.layout, p.hashPart));
-      } catch {
-        continue;
-      }
+      if (!(await t.files.remove([narinfoName(p.hashPart)])).length) continue;
       await t.meta.appendAudit([{
         type: "Quarantine",
         time: Date.now(),

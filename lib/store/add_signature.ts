@@ -4,15 +4,16 @@
  * old one from clients' trusted-public-keys). A signature covers only the
  * fingerprint (path, NarHash, NarSize, references), so nothing else changes.
  * The kv backend updates the record and announces the change to running
- * servers; the filesystem backend rewrites the narinfo atomically.
+ * servers; the filesystem backend rewrites the narinfo atomically (a rename,
+ * or one PUT in a bucket).
  */
-import { writeFileAtomic } from "../blob/atomic_file.ts";
-import type { CacheLayout } from "../blob/cache_layout.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import { formatNarinfo } from "../narinfo/mod.ts";
 import { type SecretKey, signNarinfo } from "../sign/mod.ts";
 import { parseStorePath } from "../store_path/mod.ts";
 import type { Store } from "./store.ts";
+import type { FsStore } from "./fs_store.ts";
+import { narinfoName } from "./flat_files.ts";
 
 export type SignOutcome = "signed" | "already" | "missing";
 
@@ -20,7 +21,6 @@ export type SignOutcome = "signed" | "already" | "missing";
 export async function addSignature(
   store: Store,
   meta: MetaStore,
-  layout: CacheLayout,
   hashPart: string,
   key: SecretKey,
   storeDir?: string,
@@ -35,7 +35,7 @@ export async function addSignature(
   if (store.backend === "kv") {
     return (await meta.setSigs(hashPart, signed.sigs)) ? "signed" : "missing";
   }
-  await writeFileAtomic(layout.tmp, `${layout.root}/${hashPart}.narinfo`, formatNarinfo(signed));
+  await (store as FsStore).files.writeText(narinfoName(hashPart), formatNarinfo(signed));
   return "signed";
 }
 

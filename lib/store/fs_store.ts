@@ -1,15 +1,16 @@
 /**
  * The filesystem backend: the flat layout `nix copy --to file://` writes
  * (`<hash>.narinfo`, `nar/<fileHash>.nar.zst`), so nginx could serve the
- * directory as it is. No cross-NAR dedup: each NAR file is whole. The audit
- * log still goes to Deno KV.
+ * directory as it is. No cross-NAR dedup: each NAR file is whole. The files
+ * are in the cache directory or, with an s3 storage, in a bucket
+ * (`FlatFiles`); the audit log, access times and roots stay in Deno KV.
  */
 import { encodeNix32 } from "../encoding/mod.ts";
 import type { Hash } from "../hash/mod.ts";
-import { formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
+import { formatCacheInfo, formatNarinfo, type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
 import { isValidHashPart, parseStorePath } from "../store_path/mod.ts";
 import type { CacheLayout } from "../blob/cache_layout.ts";
-import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
+import { prepareDirs } from "../blob/atomic_file.ts";
 import { FileBody } from "../blob/file_body.ts";
 import { MetaStore } from "../kv/meta_store.ts";
 import type { AuditEvent } from "../kv/records.ts";
@@ -19,6 +20,7 @@ import {
   type ImportResult,
   MissingReferencesError,
   type NarBody,
+  NarFileGoneError,
   type PathMeta,
   type PublishOptions,
   type Store,
@@ -28,38 +30,53 @@ import {
 } from "./store.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
+import { type FlatFiles, LocalFlatFiles, narinfoName } from "./flat_files.ts";
 
 const noop = () => Promise.resolve();
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
 
-  private constructor(readonly layout: CacheLayout, readonly meta: MetaStore) {}
+  private constructor(
+    readonly layout: CacheLayout,
+    readonly meta: MetaStore,
+    readonly files: FlatFiles,
+    readonly storageName: string,
+  ) {}
 
-  static async open(layout: CacheLayout): Promise<FsStore> {
-    await prepareDirs([layout.root, layout.nar, layout.logs], layout.tmp);
-    return new FsStore(layout, await MetaStore.open(layout.db));
-  }
-
-  #narinfoPath(hashPart: string): string {
-    return `${this.layout.root}/${hashPart}.narinfo`;
+  /**
+   * `files`: where the layout lives (default: the cache directory), named
+   * `storageName` in `status`. A bucket gets a `nix-cache-info` when it has
+   * none, so it is a binary cache by itself (`storeDir` and `priority` go in it).
+   */
+  static async open(
+    layout: CacheLayout,
+    opts: { files?: FlatFiles; storageName?: string; storeDir?: string; priority?: number } = {},
+  ): Promise<FsStore> {
+    const files = opts.files ?? new LocalFlatFiles(layout.root, layout.tmp);
+    await prepareDirs([layout.root, layout.logs], layout.tmp);
+    await files.prepare();
+    if (files.kind !== "local" && !(await files.stat("nix-cache-info"))) {
+      const storeDir = opts.storeDir ?? "/nix/store";
+      const priority = opts.priority ?? 40;
+      await files.writeText(
+        "nix-cache-info",
+        formatCacheInfo({ storeDir, wantMassQuery: true, priority }),
+      );
+    }
+    const meta = await MetaStore.open(layout.db);
+    return new FsStore(layout, meta, files, opts.storageName ?? "local");
   }
 
   async getNarinfo(hashPart: string): Promise<NarInfo | undefined> {
     if (!isValidHashPart(hashPart)) return undefined;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.#narinfoPath(hashPart));
-    } catch {
-      return undefined;
-    }
-    return parseNarinfo(text);
+    const text = await this.files.readText(narinfoName(hashPart)).catch(() => undefined);
+    return text === undefined ? undefined : parseNarinfo(text);
   }
 
   async *list(): AsyncIterable<NarInfo> {
-    for await (const e of Deno.readDir(this.layout.root)) {
-      if (!e.isFile || !e.name.endsWith(".narinfo")) continue;
-      const info = await this.getNarinfo(e.name.slice(0, -8));
+    for await (const f of this.files.narinfos()) {
+      const info = await this.getNarinfo(f.name.slice(0, -8));
       if (info) yield info;
     }
   }
@@ -68,7 +85,7 @@ export class FsStore implements Store {
     const found = await findStoredNar(this.meta, narHash);
     if (!found) return undefined;
     const name = narFileName(found.fileHash32, found.compression);
-    return (await exists(`${this.layout.nar}/${name}`)) ? found : undefined;
+    return (await this.files.stat(`nar/${name}`)) ? found : undefined;
   }
 
   async storeNar(nar: ReadableStream<Uint8Array>, opts: StoreNarOptions): Promise<StoredNar> {
@@ -76,7 +93,10 @@ export class FsStore implements Store {
     const narHash = { algo: "sha256" as const, digest: res.narHash };
     if (opts.expect) checkExpected(opts.expect, narHash, res.narSize, res.pack);
     const fileHash32 = encodeNix32(res.fileHash);
-    await res.pack.sealAs(`${this.layout.nar}/${narFileName(fileHash32, opts.compression)}`);
+    const name = `nar/${narFileName(fileHash32, opts.compression)}`;
+    // Complete under its name (S3: the multipart upload completed, its size checked) before
+    // any narinfo can name it.
+    await res.pack.sealWith((tmp) => this.files.putFile(name, tmp));
     return await recordStoredNar(this.meta, res, opts.compression, {
       newChunks: 0,
       storedBytes: res.fileSize,
@@ -89,9 +109,13 @@ export class FsStore implements Store {
     if (existing) return { status: "exists", narinfo: existing, storedBytes: 0 };
     const missing = await missingReferences(this, meta);
     if (missing.length) throw new MissingReferencesError(meta.storePath, missing);
+    // A NAR stored a while ago (an upload's) may have been collected since.
+    if (!(await this.files.stat(`nar/${narFileName(stored.fileHash32, stored.compression)}`))) {
+      throw new NarFileGoneError(meta.storePath, stored.fileHash32);
+    }
     const info = buildNarinfo(meta, stored, opts.keys);
     // The narinfo goes last: its existence means the NAR and the references are there.
-    await writeFileAtomic(this.layout.tmp, this.#narinfoPath(sp.hashPart), formatNarinfo(info));
+    await this.files.writeText(narinfoName(sp.hashPart), formatNarinfo(info));
     await this.meta.appendAudit([{
       type: opts.event ?? "Import",
       time: Date.now(),
@@ -106,17 +130,23 @@ export class FsStore implements Store {
   async openNar(name: string): Promise<NarBody | undefined> {
     const parsed = parseNarFileName(name);
     if (!parsed) return undefined;
-    const path = `${this.layout.nar}/${name}`;
-    let size: number;
-    try {
-      const st = await Deno.stat(path);
-      if (!st.isFile) return undefined;
-      size = st.size;
-    } catch {
-      return undefined;
+    const st = await this.files.stat(`nar/${name}`).catch(() => undefined);
+    if (!st) return undefined;
+    const files = this.files;
+    if (!files.localPath) {
+      return {
+        size: st.size,
+        compression: parsed.compression,
+        body: () => {
+          throw new TypeError(`${files.where}: nar/${name} is not a local file`);
+        },
+        // A ranged GET, made before the response starts; a failure later cuts the connection.
+        open: (start, end) => files.read(`nar/${name}`, start, end),
+      };
     }
+    const path = files.localPath(`nar/${name}`);
     return {
-      size,
+      size: st.size,
       compression: parsed.compression,
       // A short file is found by `verify`; serving it just ends the transfer.
       body: (start, end) => new FileBody([{ path, offset: start, length: end - start }], noop),
@@ -128,7 +158,7 @@ export class FsStore implements Store {
     for await (const info of this.list()) {
       if (!info.url.includes(fileHash32)) continue;
       const hashPart = parseStorePath(info.storePath).hashPart;
-      await Deno.remove(this.#narinfoPath(hashPart)).catch(() => {});
+      await this.files.remove([narinfoName(hashPart)]).catch(() => {});
       hit.push(info.storePath);
     }
     await this.meta.appendAudit([{ type: "Quarantine", time: Date.now(), paths: hit, reason }]);
@@ -149,24 +179,36 @@ export class FsStore implements Store {
       paths++;
       narBytes += info.narSize;
     }
-    for await (const e of Deno.readDir(this.layout.nar)) {
-      if (e.isFile) fileBytes += (await Deno.stat(`${this.layout.nar}/${e.name}`)).size;
+    let nars = 0;
+    for await (const f of this.files.nars()) {
+      fileBytes += f.size;
+      nars++;
     }
-    return { backend: "filesystem", paths, narBytes, fileBytes, storedBytes: fileBytes, chunks: 0 };
+    const status: StoreStatus = {
+      backend: "filesystem",
+      paths,
+      narBytes,
+      fileBytes,
+      storedBytes: fileBytes,
+      chunks: 0,
+    };
+    if (this.files.kind !== "local" || this.storageName !== "local") {
+      // `packs` counts the NAR files here: the flat layout has no packs.
+      status.storages = [{
+        name: this.storageName,
+        kind: this.files.kind,
+        where: this.files.where,
+        bytes: fileBytes,
+        packs: nars,
+        writable: true,
+      }];
+    }
+    return status;
   }
 
   close(): Promise<void> {
     closeIngest();
     this.meta.close();
     return Promise.resolve();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

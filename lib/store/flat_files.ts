@@ -1,0 +1,275 @@
+/**
+ * Where the filesystem backend keeps its files: the flat layout
+ * `nix copy --to file://` writes (`<hash>.narinfo`, `nar/<fileHash>.nar.zst`,
+ * `nix-cache-info`), by name relative to the cache's root. The store, gc,
+ * verify and `sign` reach those files only through this port.
+ *
+ * | implementation | where |
+ * |---|---|
+ * | `LocalFlatFiles` | a directory (the cache dir by default): renames from `tmp/`, sendfile when served |
+ * | `BlobFlatFiles` | any `BlobStore`, in practice an S3 bucket and prefix (`S3BlobStore`) |
+ *
+ * Both keep the rules of `BlobStore`: a write is atomic (the name is absent
+ * or holds all the bytes), and `read` resolves only once the first bytes can
+ * come, erroring the stream if the store fails midway.
+ */
+import { prepareDirs, tmpName, writeFileAtomic } from "../blob/atomic_file.ts";
+import {
+  BlobNotFoundError,
+  type BlobStore,
+  type PendingUpload,
+  StorageError,
+} from "../blob/blob_store.ts";
+
+/** One file of the layout: `name` is relative to the root (`nar/<file>`, `<hash>.narinfo`). */
+export interface FlatFile {
+  name: string;
+  size: number;
+  /** ms since the epoch: when it was written. */
+  mtime: number;
+}
+
+export interface FlatFiles {
+  readonly kind: "local" | "s3" | "memory";
+  /** A path or `s3://bucket/prefix` (never a secret). */
+  readonly where: string;
+  /** Creates what must exist before the first write (directories). */
+  prepare(): Promise<void>;
+  /** The file's text; undefined when absent (other failures throw). */
+  readText(name: string): Promise<string | undefined>;
+  stat(name: string): Promise<FlatFile | undefined>;
+  /** Writes `text` as `name`, atomically (replaces the file). */
+  writeText(name: string, text: string): Promise<void>;
+  /**
+   * Moves a complete local file (under the cache's tmp/) in as `name`,
+   * atomically: once this resolves the file is complete under its name.
+   */
+  putFile(name: string, tmpPath: string): Promise<void>;
+  /** Deletes the files (absent ones are fine); returns those it deleted, as far as it can tell. */
+  remove(names: string[]): Promise<string[]>;
+  /** Every `<hash>.narinfo` at the root. */
+  narinfos(): AsyncIterable<FlatFile>;
+  /** Every file under `nar/`. */
+  nars(): AsyncIterable<FlatFile>;
+  /** Bytes [start, end) of `name` (`BlobNotFoundError` when absent, `RangeError` when shorter). */
+  read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>>;
+  /** The file's path when files are plain local files (served with sendfile). */
+  localPath?(name: string): string;
+  /** Uploads started under `nar/` and never completed (S3 multipart). */
+  pendingUploads?(): AsyncIterable<PendingUpload>;
+  abortUpload?(u: PendingUpload): Promise<void>;
+}
+
+/** `<hash32>.narinfo` (nix32 alphabet), the only names at the root that are narinfos. */
+const NARINFO = /^[0-9a-df-np-sv-z]{32}\.narinfo$/;
+
+export function narinfoName(hashPart: string): string {
+  return `${hashPart}.narinfo`;
+}
+
+/** The layout in a directory: today's files under the cache dir, written through `tmp/`. */
+export class LocalFlatFiles implements FlatFiles {
+  readonly kind = "local" as const;
+  readonly where: string;
+
+  constructor(readonly root: string, readonly tmp = `${root}/tmp`) {
+    this.where = root;
+  }
+
+  async prepare(): Promise<void> {
+    await prepareDirs([this.root, `${this.root}/nar`], this.tmp);
+  }
+
+  localPath(name: string): string {
+    return `${this.root}/${name}`;
+  }
+
+  async readText(name: string): Promise<string | undefined> {
+    try {
+      return await Deno.readTextFile(this.localPath(name));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async stat(name: string): Promise<FlatFile | undefined> {
+    try {
+      const st = await Deno.stat(this.localPath(name));
+      return st.isFile ? { name, size: st.size, mtime: st.mtime?.getTime() ?? 0 } : undefined;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  writeText(name: string, text: string): Promise<void> {
+    return writeFileAtomic(this.tmp, this.localPath(name), text);
+  }
+
+  async putFile(name: string, tmpPath: string): Promise<void> {
+    const dest = this.localPath(name);
+    try {
+      await Deno.rename(tmpPath, dest);
+    } catch (e) {
+      // A storage on another filesystem than the cache's tmp/: copy, sync, rename.
+      if ((e as { code?: string }).code !== "EXDEV") throw e;
+      const part = tmpName(this.tmp);
+      await Deno.copyFile(tmpPath, part);
+      const f = await Deno.open(part, { write: true });
+      await f.sync();
+      f.close();
+      await Deno.rename(part, dest);
+      await Deno.remove(tmpPath);
+    }
+  }
+
+  async remove(names: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of names) {
+      try {
+        await Deno.remove(this.localPath(n));
+        out.push(n);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    return out;
+  }
+
+  async *narinfos(): AsyncIterable<FlatFile> {
+    for await (const e of Deno.readDir(this.root)) {
+      if (!e.isFile || !NARINFO.test(e.name)) continue;
+      const st = await this.stat(e.name);
+      if (st) yield st;
+    }
+  }
+
+  async *nars(): AsyncIterable<FlatFile> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(`${this.root}/nar`));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const e of entries) {
+      if (!e.isFile) continue;
+      const st = await this.stat(`nar/${e.name}`);
+      if (st) yield st;
+    }
+  }
+
+  async read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(this.localPath(name));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new BlobNotFoundError(this.where, name);
+      throw e;
+    }
+    const size = (await f.stat()).size;
+    if (end > size) {
+      f.close();
+      throw new RangeError(`${this.where}/${name} holds ${size} bytes, not ${end}`);
+    }
+    await f.seek(start, Deno.SeekMode.Start);
+    let left = end - start;
+    return new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        const buf = new Uint8Array(Math.min(256 * 1024, left));
+        const n = left === 0 ? null : await f.read(buf);
+        if (n === null) {
+          f.close();
+          if (left > 0) ctl.error(new RangeError(`${name} ended ${left} bytes early`));
+          else ctl.close();
+          return;
+        }
+        left -= n;
+        ctl.enqueue(buf.subarray(0, n));
+        if (left === 0) {
+          f.close();
+          ctl.close();
+        }
+      },
+      cancel() {
+        try {
+          f.close();
+        } catch { /* closed */ }
+      },
+    });
+  }
+}
+
+/**
+ * The layout as objects of a blob store (an S3 bucket under its prefix):
+ * keys are the names, so the bucket is itself a Nix binary cache. A NAR
+ * above 16 MiB goes up as a multipart upload, visible only once complete.
+ */
+export class BlobFlatFiles implements FlatFiles {
+  readonly kind: "local" | "s3" | "memory";
+  readonly where: string;
+
+  constructor(readonly blobs: BlobStore) {
+    this.kind = blobs.kind;
+    this.where = blobs.where;
+  }
+
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async readText(name: string): Promise<string | undefined> {
+    const bytes = await this.blobs.get(name);
+    return bytes && new TextDecoder().decode(bytes);
+  }
+
+  async stat(name: string): Promise<FlatFile | undefined> {
+    const h = await this.blobs.head(name);
+    return h && { name, size: h.size, mtime: h.mtime };
+  }
+
+  writeText(name: string, text: string): Promise<void> {
+    return this.blobs.put(name, new TextEncoder().encode(text));
+  }
+
+  putFile(name: string, tmpPath: string): Promise<void> {
+    return this.blobs.putFile(name, tmpPath);
+  }
+
+  async remove(names: string[]): Promise<string[]> {
+    // DeleteObjects does not tell absent keys from deleted ones.
+    await this.blobs.deleteMany(names);
+    return names;
+  }
+
+  async *narinfos(): AsyncIterable<FlatFile> {
+    // No delimiter in the port's listing: `nar/` and other caches' `caches/…` are skipped here.
+    for await (const o of this.blobs.list("")) {
+      if (NARINFO.test(o.key)) yield { name: o.key, size: o.size, mtime: o.mtime };
+    }
+  }
+
+  async *nars(): AsyncIterable<FlatFile> {
+    for await (const o of this.blobs.list("nar/")) {
+      yield { name: o.key, size: o.size, mtime: o.mtime };
+    }
+  }
+
+  read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
+    return this.blobs.read(name, start, end - start);
+  }
+
+  pendingUploads(): AsyncIterable<PendingUpload> {
+    return this.blobs.pendingUploads("nar/");
+  }
+
+  abortUpload(u: PendingUpload): Promise<void> {
+    return this.blobs.abortUpload(u);
+  }
+}
+
+/** A failure of the store itself (not a missing file): gc must stop rather than guess. */
+export function isStoreFailure(e: unknown): boolean {
+  return e instanceof StorageError;
+}
