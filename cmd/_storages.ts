@@ -59,13 +59,14 @@ export async function storageSetFor(
 
 /**
  * Where a filesystem-backend cache keeps its files: the one storage its
- * storages name (an s3 bucket, another directory), else its own directory.
+ * storages name (an s3 bucket, another directory); no `files` for its own
+ * directory.
  * That layout has no placement of packs to spread: two storages are refused.
  */
 export async function flatFilesFor(
   config: Config,
   env: Record<string, string> = Deno.env.toObject(),
-): Promise<{ files: FlatFiles; name: string }> {
+): Promise<{ files?: FlatFiles; name: string }> {
   const names = defaultCacheStorages(config);
   const unknown = unknownStorages(names, config.storages);
   if (unknown.length) {
@@ -81,7 +82,7 @@ export async function flatFilesFor(
     );
   }
   if (names.length === 0 || names[0] === LOCAL) {
-    return { files: new LocalFlatFiles(config.cache_dir, `${config.cache_dir}/tmp`), name: LOCAL };
+    return { name: LOCAL }; // the store's own default: its cache directory
   }
   const s = config.storages.find((s) => s.name === names[0])!;
   if (s.type === "local") {

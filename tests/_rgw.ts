@@ -149,3 +149,35 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 globalThis.addEventListener("unload", () => own?.stop());
+
+/**
+ * Runs `arca <args>` and SIGKILLs it as soon as a multipart upload under
+ * `dir` of `bucket` shows (polled every 25 ms, 30 s at most); returns how
+ * many uploads were pending when it was killed (0: it never got there).
+ */
+export async function killDuringUpload(
+  bucket: S3BlobStore,
+  dir: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}main.ts`, ...args],
+    env,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let pending = 0;
+  try {
+    for (let i = 0; i < 1200 && pending === 0; i++) {
+      pending = (await Array.fromAsync(bucket.pendingUploads(dir))).length;
+      if (pending === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  }
+  return pending;
+}

@@ -11,7 +11,7 @@ import { S3BlobStore } from "../lib/s3/s3_blob_store.ts";
 import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer } from "./_serve.ts";
 import { arcaEnv, buildClosure, makeKey, substitute } from "./_cache_fixture.ts";
-import { rgw, RGW_MISSING, storeOptions } from "./_rgw.ts";
+import { killDuringUpload, rgw, RGW_MISSING, storeOptions } from "./_rgw.ts";
 
 const TOKEN = "s3-push-token";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -127,27 +127,12 @@ Deno.test({
         nix,
       );
       const listed = async () => (await arcaOk(["list"])).includes(victim.slice(11, 43));
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("../main.ts", import.meta.url).pathname,
-          "import",
-          "--signing-key",
-          key.secret,
-          victim,
-        ],
+      const pending = await killDuringUpload(
+        bucket,
+        "packs/",
+        ["import", "--signing-key", key.secret, victim],
         env,
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      let pending = 0;
-      for (let i = 0; i < 600 && pending === 0; i++) {
-        pending = (await Array.fromAsync(bucket.pendingUploads("packs/"))).length;
-        if (pending === 0) await sleep(25);
-      }
-      child.kill("SIGKILL");
-      await child.status;
+      );
       assert.equal(pending, 1, "caught the import in its multipart upload");
       const packsAfterKill = await keys(bucket, "packs/");
       assert.equal(packsAfterKill.length, packs.length + 1, "no pack of the killed import");

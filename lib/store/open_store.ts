@@ -15,7 +15,7 @@ export async function openStore(
     backend: "kv" | "filesystem";
     dbPath?: string;
     storages?: StorageSet;
-    flat?: { files: FlatFiles; name: string; storeDir?: string; priority?: number };
+    flat?: { files?: FlatFiles; name: string; storeDir?: string; priority?: number };
   },
 ): Promise<Store> {
   const layout = cacheLayout(opts.cacheDir, opts.dbPath);

@@ -1,0 +1,77 @@
+/**
+ * The flat layout's file port: the same cases against the directory
+ * (`LocalFlatFiles`) and a blob store (`BlobFlatFiles` over the in-memory
+ * twin; over S3 it runs in tests/s3_flat_test.ts).
+ */
+import assert from "node:assert/strict";
+import { BlobNotFoundError } from "../lib/blob/blob_store.ts";
+import { MemoryBlobStore } from "../lib/blob/memory_blob_store.ts";
+import { BlobFlatFiles, type FlatFiles, LocalFlatFiles } from "../lib/store/flat_files.ts";
+import { checkStorages, DEFAULTS } from "../lib/config/mod.ts";
+import { flatFilesFor } from "../cmd/_storages.ts";
+
+const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
+const NAR = `nar/${"1".repeat(52)}.nar.zst`;
+
+async function cases(files: FlatFiles, tmp: string) {
+  await files.prepare();
+  assert.equal(await files.readText(`${HASH}.narinfo`), undefined);
+  assert.equal(await files.stat(NAR), undefined);
+  await files.writeText(`${HASH}.narinfo`, "StorePath: x\n");
+  await files.writeText("nix-cache-info", "StoreDir: /nix/store\n");
+  await files.writeText("notahash.narinfo", "x");
+  assert.equal(await files.readText(`${HASH}.narinfo`), "StorePath: x\n");
+  const part = `${tmp}/${Deno.pid}.nar.part`;
+  await Deno.writeFile(part, new Uint8Array(1000).map((_, i) => i % 251));
+  await files.putFile(NAR, part);
+  assert.equal((await files.stat(NAR))?.size, 1000);
+  // Only <hash32>.narinfo at the root are narinfos; nar/ holds the NARs.
+  assert.deepEqual((await Array.fromAsync(files.narinfos())).map((f) => f.name), [
+    `${HASH}.narinfo`,
+  ]);
+  assert.deepEqual((await Array.fromAsync(files.nars())).map((f) => f.name), [NAR]);
+  const got = new Uint8Array(await new Response(await files.read(NAR, 10, 20)).arrayBuffer());
+  assert.deepEqual([...got], Array.from({ length: 10 }, (_, i) => (10 + i) % 251));
+  await assert.rejects(() => files.read(NAR, 0, 1001), RangeError);
+  await assert.rejects(() => files.read(`nar/${"2".repeat(52)}.nar`, 0, 1), BlobNotFoundError);
+  assert.ok((await files.remove([NAR, `nar/${"2".repeat(52)}.nar`])).includes(NAR));
+  assert.equal(await files.stat(NAR), undefined);
+}
+
+Deno.test("flat files in a directory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/tmp`);
+    await cases(new LocalFlatFiles(dir), `${dir}/tmp`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("flat files in a blob store", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files = new BlobFlatFiles(new MemoryBlobStore());
+    await cases(files, dir);
+    assert.equal(files.pendingUploads !== undefined, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a filesystem-backend cache takes one storage: two are refused by name", async () => {
+  const storages = checkStorages([
+    { name: "disk2", type: "local", path: "/srv/disk2" },
+    { name: "disk3", type: "local", path: "/srv/disk3" },
+  ]);
+  const config = { ...DEFAULTS, backend: "filesystem" as const, cache_dir: "/c", storages };
+  await assert.rejects(
+    () => flatFilesFor(config, {}),
+    /backend = "filesystem" keeps its files in exactly one storage.*"disk2", "disk3"/,
+  );
+  const one = await flatFilesFor({ ...config, cache_storages: ["disk3"] }, {});
+  assert.equal(one.name, "disk3");
+  assert.equal(one.files?.where, "/srv/disk3");
+  assert.equal((await flatFilesFor({ ...config, storages: [] }, {})).files, undefined);
+  await assert.rejects(() => flatFilesFor({ ...config, cache_storages: ["nope"] }, {}), /"nope"/);
+});
