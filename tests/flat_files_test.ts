@@ -4,7 +4,10 @@
  * twin; over S3 it runs in tests/s3_flat_test.ts).
  */
 import assert from "node:assert/strict";
-import { BlobNotFoundError } from "../lib/blob/blob_store.ts";
+import { BlobNotFoundError, StorageError } from "../lib/blob/blob_store.ts";
+import { cacheLayout } from "../lib/blob/cache_layout.ts";
+import { FsStore } from "../lib/store/fs_store.ts";
+import { tempDir } from "./_run.ts";
 import { MemoryBlobStore } from "../lib/blob/memory_blob_store.ts";
 import { BlobFlatFiles, type FlatFiles, LocalFlatFiles } from "../lib/store/flat_files.ts";
 import { checkStorages, DEFAULTS } from "../lib/config/mod.ts";
@@ -74,4 +77,67 @@ Deno.test("a filesystem-backend cache takes one storage: two are refused by name
   assert.equal(one.files?.where, "/srv/disk3");
   assert.equal((await flatFilesFor({ ...config, storages: [] }, {})).files, undefined);
   await assert.rejects(() => flatFilesFor({ ...config, cache_storages: ["nope"] }, {}), /"nope"/);
+});
+
+/** A blob store whose reads fail after their first 1000 bytes, as a dropped S3 GET does. */
+class BreaksMidway extends MemoryBlobStore {
+  broken = false;
+  override async read(key: string, offset: number, length: number) {
+    const inner = await super.read(key, offset, length);
+    if (!this.broken) return inner;
+    const bytes = new Uint8Array(await new Response(inner).arrayBuffer());
+    return new ReadableStream<Uint8Array>({
+      start(ctl) {
+        ctl.enqueue(bytes.subarray(0, 1000));
+        ctl.error(new StorageError("dropped"));
+      },
+    });
+  }
+}
+
+Deno.test({
+  name:
+    "filesystem backend on a blob store: NARs served whole, by range, 404 when down, cut midway",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = await tempDir();
+    const blobs = new BreaksMidway("mem-flat");
+    const layout = cacheLayout(`${tmp.path}/cache`);
+    const store = await FsStore.open(layout, { files: new BlobFlatFiles(blobs), storageName: "b" });
+    try {
+      assert.match(new TextDecoder().decode(await blobs.get("nix-cache-info")), /StoreDir/);
+      const bytes = crypto.getRandomValues(new Uint8Array(50_000));
+      const stored = await store.storeNar(new Response(bytes).body!, {
+        compression: "none",
+        level: 0,
+      });
+      const name = `${stored.fileHash32}.nar`;
+      assert.ok(await blobs.head(`nar/${name}`), "the NAR is an object of the store");
+      const local = [...Deno.readDirSync(layout.root)].map((e) => e.name);
+      assert.ok(!local.includes("nar"), local.join(" "));
+      assert.deepEqual([...Deno.readDirSync(layout.tmp)], [], "the compressed file moved up");
+      const read = async (start: number, end: number) => {
+        const nb = await store.openNar(name);
+        const s = await nb!.open!(start, end);
+        return new Uint8Array(await new Response(s as ReadableStream).arrayBuffer());
+      };
+      assert.deepEqual(await read(0, 50_000), bytes);
+      assert.deepEqual(await read(100, 200), bytes.subarray(100, 200));
+      blobs.down = true;
+      assert.equal(await store.openNar(name), undefined, "a store that is down: not found");
+      blobs.down = false;
+      blobs.broken = true;
+      await assert.rejects(() => read(0, 50_000), /dropped/);
+      const st = await store.status();
+      assert.deepEqual(st.storages?.map((s) => [s.name, s.kind, s.bytes]), [[
+        "b",
+        "memory",
+        50_000,
+      ]]);
+    } finally {
+      await store.close();
+      await tmp.cleanup();
+    }
+  },
 });
