@@ -158,6 +158,10 @@ Deno.test({
       const orphan = `nar/${"0".repeat(52)}.nar.zst`;
       await bucket.put(orphan, new Uint8Array(1000));
       await sleep(1100);
+      // Within the grace period (RGW's Initiated time is read) the upload stays.
+      const gc0 = JSON.parse(await arcaOk(["gc", "--grace", "1h", "--json"]));
+      assert.equal(gc0.sweep.uploadsAborted, 0, JSON.stringify(gc0.sweep));
+      assert.equal((await Array.fromAsync(bucket.pendingUploads("nar/"))).length, 1);
       const gc1 = JSON.parse(await arcaOk(["gc", "--grace", "0s", "--json"]));
       assert.equal(gc1.sweep.uploadsAborted, 1, JSON.stringify(gc1.sweep));
       assert.equal(gc1.sweep.narFiles, 1, JSON.stringify(gc1.sweep));
