@@ -48,3 +48,20 @@ export async function startServer(args: string[], env: Record<string, string>): 
     },
   };
 }
+
+/**
+ * Makes a path recently used the way a client does: a narinfo GET through a
+ * fresh `arca serve`, a second after the last write (access times are
+ * flushed when the server stops). Throws unless the path is served.
+ */
+export async function touchNarinfo(env: Record<string, string>, hashPart: string): Promise<void> {
+  const serve = await startServer([], env);
+  try {
+    await new Promise((r) => setTimeout(r, 1100));
+    const hit = await fetch(`${serve.url}/${hashPart}.narinfo`);
+    await hit.body?.cancel();
+    if (hit.status !== 200) throw new Error(`${hashPart}.narinfo: ${hit.status}`);
+  } finally {
+    await serve.stop();
+  }
+}
