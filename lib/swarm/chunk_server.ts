@@ -34,7 +34,7 @@ export interface ServingLink {
 
 const MAX_QUEUED = 256;
 /** Answers sent in one write, up to about this many bytes: one syscall per run, not per chunk. */
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = 512 * 1024;
 
 export class ChunkServer {
   #queues = new Map<ServingLink, Request[]>();

@@ -16,6 +16,7 @@ import { FLAG_AD, FRAME_HEADER, frameSizes, Reassembler } from "./proto/frames.t
 import { WireError } from "./proto/bytes.ts";
 import { encodeMessage, MAX_MESSAGE_BYTES, type Message } from "./proto/messages.ts";
 import type { Conn } from "./handshake.ts";
+import { freeBuffer } from "./free_buffer.ts";
 
 const MAX_QUEUED = 4 * 1024 * 1024;
 export const PING_MS = 15_000;
@@ -96,6 +97,7 @@ export class Link {
     const write = this.#tail.then(async () => {
       if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
       await writeAll(this.conn, out);
+      freeBuffer(out); // sealed here, written: freed now, not at the next GC
       this.bytesOut += size;
       this.#lastOut = Date.now();
     });

@@ -35,11 +35,12 @@ import {
 import type { NarChunks } from "./ports.ts";
 import type { FetchStats } from "../kv/swarm_store.ts";
 import type { Replica } from "./replica.ts";
+import { freeBuffer } from "./free_buffer.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 96;
-const WINDOW_BYTES = 16 * 1024 * 1024;
+const WINDOW = 64;
+const WINDOW_BYTES = 8 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
 const PER_PEER = 64;
 /**
@@ -47,11 +48,13 @@ const PER_PEER = 64;
  * places are free, so requests (and the peer's answers) go in runs of
  * one write each, not one write per chunk.
  */
-const BATCH = 8;
+const BATCH = 16;
 /** Body pieces for readers that bring no buffer of their own. */
 const PIECE_BYTES = 256 * 1024;
 const MANIFEST_TIMEOUT_MS = 10_000;
 const CHUNK_TIMEOUT_MS = 20_000;
+/** Bytes of a `chunk` message before its data. */
+const CHUNK_HEADER = 10;
 /** FastCDC's largest chunk: a manifest listing bigger ones is not Arca's. */
 const MAX_CHUNK = 256 * 1024;
 /** Chunks whose presence here is looked up at once. */
@@ -645,14 +648,22 @@ class Transfer {
     if (!this.#saving) this.#settle.ok();
   }
 
-  /** Chunks every reader has passed are let go (in order: each is looked at once). */
+  /**
+   * Chunks every reader has passed are let go (in order: each is looked at
+   * once), and their memory freed at once. A reader may still be using the
+   * chunk it took last (the store appends it, the HTTP body copies it out),
+   * so that one is kept until it takes the next.
+   */
   #drop(): void {
-    const upTo = Math.min(this.#lowest(), this.#hashedUpTo);
+    const upTo = Math.min(this.#lowest() - 1, this.#hashedUpTo);
     for (; this.#dropped < upTo; this.#dropped++) {
       const r = this.#ready.get(this.#dropped);
       if (!r) continue;
       this.#ready.delete(this.#dropped);
       this.#readyBytes -= r.plain.length + (r.stored?.data.length ?? 0);
+      // Both are this transfer's own: decoded here, and the message the peer's answer came in.
+      freeBuffer(r.plain);
+      if (r.stored) freeBuffer(r.stored.data, CHUNK_HEADER);
     }
   }
 
