@@ -74,6 +74,13 @@ async function download(n: SwarmNode, url: string) {
   return { code, size: Number(size), first: Number(first), total: Number(total) };
 }
 
+/** The machine's CPU ticks by kind (/proc/stat's first line). */
+function machineTicks(): number[] {
+  return Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(
+    Number,
+  );
+}
+
 /** CPU time (ticks) of each thread of `pid`: tid -> [user, sys, name]. */
 function threadTimes(pid: number): Map<string, [number, number, string]> {
   const out = new Map<string, [number, number, string]>();
@@ -190,8 +197,17 @@ try {
     const idle = [A, C].map((n) => (memoryKiB(n.child!.pid)?.rss ?? 0) / 1024);
     console.log(`RSS before P1: A ${idle[0].toFixed(0)} MiB, C ${idle[1].toFixed(0)} MiB`);
     const before = [A, C].map((n) => threadTimes(n.child!.pid));
+    const cpu0 = machineTicks();
     const [p, rss] = await peakRss([A, C], () => download(C, url));
     const after = [A, C].map((n) => threadTimes(n.child!.pid));
+    const cpu1 = machineTicks();
+    console.log(
+      `machine during P1 (s): ${
+        ["user", "nice", "sys", "idle", "iowait", "irq", "softirq", "steal"].map((k, i) =>
+          `${k} ${((cpu1[i] - cpu0[i]) / 100).toFixed(2)}`
+        ).join(", ")
+      }`,
+    );
     for (const [i, name] of ["A", "C"].entries()) {
       const lines = [...after[i]].map(([t, [u, s, comm]]) => {
         const [u0, s0] = before[i].get(t) ?? [0, 0];
