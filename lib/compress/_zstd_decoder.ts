@@ -15,17 +15,9 @@
  */
 import zlib from "node:zlib";
 import { CompressionError } from "./compression.ts";
+import type { ZstdHandle } from "./_zstd_encoder.ts";
 
-interface ZstdDecodeHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inOff: number,
-    inLen: number,
-    out: Uint8Array,
-    outOff: number,
-    outLen: number,
-  ): void;
+interface ZstdDecodeHandle extends ZstdHandle {
   reset(): void;
 }
 

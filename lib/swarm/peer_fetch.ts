@@ -39,16 +39,16 @@ import { freeBuffer } from "./free_buffer.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 96;
-const WINDOW_BYTES = 12 * 1024 * 1024;
+const WINDOW = 64;
+const WINDOW_BYTES = 8 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
-const PER_PEER = 96;
+const PER_PEER = 64;
 /**
  * Chunks asked for at once: the window is topped up only when this many
  * places are free, so requests (and the peer's answers) go in runs of
  * one write each, not one write per chunk.
  */
-const BATCH = 32;
+const BATCH = 16;
 /** Body pieces for readers that bring no buffer of their own. */
 const PIECE_BYTES = 256 * 1024;
 const MANIFEST_TIMEOUT_MS = 10_000;
