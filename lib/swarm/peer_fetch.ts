@@ -39,10 +39,10 @@ import { freeBuffer } from "./free_buffer.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 64;
-const WINDOW_BYTES = 8 * 1024 * 1024;
+const WINDOW = 48;
+const WINDOW_BYTES = 6 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
-const PER_PEER = 64;
+const PER_PEER = 48;
 /**
  * Chunks asked for at once: the window is topped up only when this many
  * places are free, so requests (and the peer's answers) go in runs of
@@ -533,7 +533,7 @@ class Transfer {
       s.peer,
       (req) => ({ t: "chunk_req", req, seg: s.seg, key: s.key, index: i, id: c.id }),
       CHUNK_TIMEOUT_MS,
-    ).then(async (m) => {
+    ).then((m) => {
       s.outstanding--;
       this.#unqueue();
       if (m.t !== "chunk") {
@@ -546,7 +546,7 @@ class Transfer {
       try {
         plain = method ? decompressChunk(m.data, method, c.ulen) : undefined;
       } catch { /* a bad chunk, as below */ }
-      if (!plain || !(await this.#verifyOffThread(i, plain))) {
+      if (!plain || !this.#verify(i, plain)) {
         this.f.stats.badChunks++;
         // One strike per transfer: its other answers in flight are as bad.
         if (!s.dropped) {
@@ -574,23 +574,6 @@ class Transfer {
   #unqueue(): void {
     const i = this.#queued.shift();
     if (i !== undefined) this.#ask(i);
-  }
-
-  /**
-   * `#verify` with the hashing on a thread of the runtime's pool (WebCrypto's
-   * digest): the main thread, the one every stage of a transfer shares, does
-   * a third of the work it does hashing itself.
-   */
-  async #verifyOffThread(i: number, plain: Uint8Array): Promise<boolean> {
-    const c = this.#chunks[i];
-    if (plain.length !== c.ulen) return false;
-    let d: Uint8Array;
-    try {
-      d = new Uint8Array(await crypto.subtle.digest("SHA-256", plain as Uint8Array<ArrayBuffer>));
-    } catch {
-      return this.#verify(i, plain);
-    }
-    return compareBytes(d, c.id) === 0;
   }
 
   #verify(i: number, plain: Uint8Array): boolean {
