@@ -39,10 +39,10 @@ import { freeBuffer } from "./free_buffer.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 48;
-const WINDOW_BYTES = 6 * 1024 * 1024;
+const WINDOW = 64;
+const WINDOW_BYTES = 8 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
-const PER_PEER = 48;
+const PER_PEER = 64;
 /**
  * Chunks asked for at once: the window is topped up only when this many
  * places are free, so requests (and the peer's answers) go in runs of
@@ -317,6 +317,8 @@ class Transfer {
   #next = 0;
   /** Chunks waiting for a peer with room for one more request. */
   #queued: number[] = [];
+  /** The source of the run being asked for and how many more it takes (runs go to one peer). */
+  #run: { s: Source; left: number } | undefined;
   #cursors = new Set<Cursor>();
   #wake: (() => void)[] = [];
   #failed: Error | undefined;
@@ -521,7 +523,17 @@ class Transfer {
       this.#fail(new FetchError(`no peer left that can deliver chunk ${i}`));
       return;
     }
-    const s = usable.reduce((a, b) => b.outstanding < a.outstanding ? b : a);
+    // A run of BATCH chunks goes to one peer (it answers them in one write), the next run to
+    // the least busy: with several holders each streams runs of its own, side by side.
+    let s = this.#run && this.#run.left > 0 && !this.#run.s.dropped && !this.#run.s.peer.closed &&
+        this.#run.s.outstanding < PER_PEER
+      ? this.#run.s
+      : undefined;
+    if (s) this.#run!.left--;
+    else {
+      s = usable.reduce((a, b) => b.outstanding < a.outstanding ? b : a);
+      this.#run = { s, left: BATCH - 1 };
+    }
     if (s.outstanding >= PER_PEER) {
       // Every peer is busy: asked for when one answers.
       this.#queued.push(i);
