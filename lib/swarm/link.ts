@@ -16,7 +16,7 @@ import { FLAG_AD, FRAME_HEADER, frameSizes, Reassembler } from "./proto/frames.t
 import { WireError } from "./proto/bytes.ts";
 import { encodeMessage, MAX_MESSAGE_BYTES, type Message } from "./proto/messages.ts";
 import type { Conn } from "./handshake.ts";
-import { freeBuffer } from "./free_buffer.ts";
+import { freeBuffer } from "../encoding/mod.ts";
 
 const MAX_QUEUED = 4 * 1024 * 1024;
 export const PING_MS = 15_000;

@@ -22,7 +22,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { decodeNix32, encodeNix32 } from "../encoding/mod.ts";
+import { decodeNix32, encodeNix32, freeBuffer } from "../encoding/mod.ts";
 import { decompressChunk } from "../compress/mod.ts";
 import type { Compression } from "../compress/mod.ts";
 import { compareBytes, type Entry, holderOf } from "./proto/entry.ts";
@@ -35,7 +35,6 @@ import {
 import type { NarChunks } from "./ports.ts";
 import type { FetchStats } from "../kv/swarm_store.ts";
 import type { Replica } from "./replica.ts";
-import { freeBuffer } from "./free_buffer.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */

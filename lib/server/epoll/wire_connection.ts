@@ -18,7 +18,7 @@
  * main thread asks to be told (`ack`) when its messages are written, and
  * sends only a few ahead. A request body is read only when the app pulls.
  */
-import { concatBytes } from "../../encoding/mod.ts";
+import { concatBytes, freeBuffer } from "../../encoding/mod.ts";
 import {
   ChunkedDecoder,
   findHeadEnd,
@@ -548,7 +548,7 @@ export class WireConnection {
         return this.abort();
       }
       q.shift();
-      if (p.owned) (p.bytes!.buffer as ArrayBuffer).transfer(0);
+      if (p.owned) freeBuffer(p.bytes!);
       this.#closeFds(p);
       if (p.ack >= 0) {
         this.host.post({ t: "written", id: p.ack, files: p.lastFile }, undefined, p.lastFile);

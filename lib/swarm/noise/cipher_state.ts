@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { MAX_NOISE_MESSAGE, TAG_LEN } from "./limits.ts";
 import { NoiseError } from "./noise_error.ts";
-import { freeBuffer } from "../free_buffer.ts";
+import { freeBuffer } from "../../encoding/mod.ts";
 
 const ALGORITHM = "chacha20-poly1305";
 const OPTIONS = { authTagLength: TAG_LEN } as const;

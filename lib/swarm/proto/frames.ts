@@ -10,7 +10,7 @@
  * @module
  */
 import { WireError } from "./bytes.ts";
-import { freeBuffer } from "../free_buffer.ts";
+import { freeBuffer } from "../../encoding/mod.ts";
 
 /** Noise's limit on one message, and so on one frame's ciphertext. */
 export const MAX_FRAME = 65535;

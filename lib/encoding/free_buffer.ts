@@ -1,8 +1,8 @@
 /**
- * Frees a buffer's memory now rather than at the next GC. A transfer moves
- * hundreds of MiB through short-lived buffers (decrypted frames, messages,
- * decoded chunks); V8 collects them only once enough has piled up, which
- * showed as ~90 MiB of a fetching node's peak RSS. `transfer(0)` detaches
+ * Frees a buffer's memory now rather than at the next GC. A peer fetch
+ * moves hundreds of MiB through short-lived buffers (decrypted frames,
+ * messages, decoded chunks, body pieces); V8 collects them only once enough
+ * has piled up, which showed as ~90 MiB of a fetching node's peak RSS. `transfer(0)` detaches
  * the buffer and releases its backing store at once.
  *
  * Only a buffer that holds little besides `view` is freed (never a pool
