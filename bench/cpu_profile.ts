@@ -3,7 +3,7 @@
  * inspector (start it with `deno run --inspect=127.0.0.1:9229 …`), summed by
  * function: where the time goes while a load runs. Deno has no `--cpu-prof`.
  *
- *   deno run -A bench/cpu_profile.ts 127.0.0.1:9229 SECONDS [TOP]
+ *   deno run -A bench/cpu_profile.ts 127.0.0.1:9229 SECONDS [TOP] [SAVE.cpuprofile]
  */
 
 interface ProfileNode {
@@ -67,12 +67,15 @@ export function selfTimes(p: Profile): { pct: number; where: string }[] {
 }
 
 if (import.meta.main) {
-  const [hostPort, secs, top] = Deno.args;
+  const [hostPort, secs, top, save] = Deno.args;
   if (!hostPort || !secs) {
     console.error("usage: cpu_profile.ts HOST:PORT SECONDS [TOP]");
     Deno.exit(2);
   }
-  const rows = selfTimes(await cpuProfile(hostPort, Number(secs)));
+  const profile = await cpuProfile(hostPort, Number(secs));
+  // Saved whole for a closer look (Chrome's DevTools open .cpuprofile files).
+  if (save) await Deno.writeTextFile(save, JSON.stringify(profile));
+  const rows = selfTimes(profile);
   for (const r of rows.slice(0, Number(top ?? 25))) {
     console.log(`${r.pct.toFixed(1).padStart(5)}%  ${r.where}`);
   }

@@ -11,11 +11,13 @@
  * - first-byte latency of each; peak RSS of A and C during the transfers
  *   (target < 150 MiB each).
  *
- *   deno run -A bench/peer_fetch_bench.ts [--quick] [--out FILE]
+ *   deno run -A bench/peer_fetch_bench.ts [--quick] [--size MIB] [--profile SECS] [--out FILE]
  *
- * 1 GiB (256 MiB with --quick) of random data (incompressible: the NAR file
- * is the NAR's size, so both sides move the same bytes). Needs root.
- * Writes bench/PEER_FETCH_RESULTS.md.
+ * 1 GiB (256 MiB with --quick, or --size) of random data (incompressible:
+ * the NAR file is the NAR's size, so both sides move the same bytes). Needs
+ * root. Writes bench/PEER_FETCH_RESULTS.md. `--profile SECS` runs only the
+ * baseline and P1, with A and C under a CPU profiler for their first SECS
+ * seconds of P1 (printed, and saved next to the report), and writes no report.
  */
 import { makeNet, type Net, netnsUnavailable, runIn } from "../tests/_netns.ts";
 import { arca, buildPath, nixEnv, tempDir } from "../tests/_run.ts";
@@ -35,12 +37,22 @@ import {
 import { machineInfo, markdownTable, memoryKiB, writeReport } from "./_lib.ts";
 
 const quick = Deno.args.includes("--quick");
-const BIG = quick ? 256 * 2 ** 20 : 2 ** 30;
-const VERSION_BYTES = quick ? 64 * 2 ** 20 : 256 * 2 ** 20;
+const argOf = (flag: string) => {
+  const at = Deno.args.indexOf(flag);
+  return at >= 0 ? Number(Deno.args[at + 1]) : undefined;
+};
+const sizeMiB = argOf("--size");
+const profileSecs = argOf("--profile");
+const BIG = sizeMiB ? sizeMiB * 2 ** 20 : quick ? 256 * 2 ** 20 : 2 ** 30;
+const VERSION_BYTES = quick || sizeMiB ? 64 * 2 ** 20 : 256 * 2 ** 20;
 const outAt = Deno.args.indexOf("--out");
 const OUT = outAt >= 0
   ? Deno.args[outAt + 1]
   : new URL("./PEER_FETCH_RESULTS.md", import.meta.url).pathname;
+
+const mbs = (bytes: number, s: number) => `${(bytes / s / 2 ** 20).toFixed(0)} MiB/s`;
+/** With --profile: A and C take a profiler on their namespace's loopback. */
+const inspect = profileSecs ? ["--inspect=127.0.0.1:9229"] : [];
 
 const why = await netnsUnavailable();
 if (why) {
@@ -60,6 +72,27 @@ async function download(n: SwarmNode, url: string) {
   ]);
   const [code, size, first, total] = r.stdout.trim().split(" ");
   return { code, size: Number(size), first: Number(first), total: Number(total) };
+}
+
+/** The machine's CPU ticks by kind (/proc/stat's first line). */
+function machineTicks(): number[] {
+  return Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(
+    Number,
+  );
+}
+
+/** CPU time (ticks) of each thread of `pid`: tid -> [user, sys, name]. */
+function threadTimes(pid: number): Map<string, [number, number, string]> {
+  const out = new Map<string, [number, number, string]>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+      const comm = st.slice(st.indexOf("(") + 1, st.lastIndexOf(")"));
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      out.set(t.name, [Number(f[11]), Number(f[12]), `${comm}/${t.name}`]);
+    } catch { /* gone */ }
+  }
+  return out;
 }
 
 /** Samples the RSS of each node's process every 50 ms while `f` runs; returns the peaks (MiB). */
@@ -126,7 +159,7 @@ try {
   const freshC = async () => {
     await stopNode(C, "SIGTERM");
     await Deno.remove(`${C.dir}/cache`, { recursive: true }).catch(() => {});
-    startNode(C);
+    startNode(C, [], inspect);
     await until(
       "C knows the paths",
       async () =>
@@ -136,7 +169,7 @@ try {
       60_000,
     );
   };
-  startNode(A);
+  startNode(A, [], inspect);
   await until("A serving", async () => (await narinfoStatus(A, hashOf(big))) === "200", nodes);
 
   // Baseline: A's own substituter, plain HTTP over the veth (its NAR file, sent with sendfile).
@@ -147,90 +180,149 @@ try {
 
   // P1: one peer.
   await freshC();
-  const [p1, rss1] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
-  if (p1.code !== "200") throw new Error(`P1: ${JSON.stringify(p1)}`);
-  // P2: two peers.
-  startNode(B);
-  await freshC();
-  await until("C linked to both", async () => {
-    const st = JSON.parse(await arcaOn(C, ["status", "--json"]));
-    return (st.swarm?.peers.length ?? 0) >= 2;
-  }, nodes);
-  const [p2, rss2] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
-  if (p2.code !== "200") throw new Error(`P2: ${JSON.stringify(p2)}`);
-  const mbs = (bytes: number, s: number) => `${(bytes / s / 2 ** 20).toFixed(0)} MiB/s`;
-  rows.push([
-    `plain HTTP from A's substituter (${BIG >> 20} MiB NAR file, best of 3)`,
-    `${baseBest.total.toFixed(2)} s`,
-    `${mbs(baseBest.size, baseBest.total)}; first byte ${(baseBest.first * 1000).toFixed(1)} ms`,
-    "",
-  ]);
-  rows.push([
-    "P1 peer fetch through C, one peer",
-    `${p1.total.toFixed(2)} s`,
-    `${mbs(p1.size, p1.total)}: ${(baseBest.total / p1.total).toFixed(2)}x plain HTTP; first byte ${
-      (p1.first * 1000).toFixed(1)
-    } ms; peak RSS A ${rss1[0].toFixed(0)} MiB, C ${rss1[1].toFixed(0)} MiB`,
-    baseBest.total / p1.total >= 0.8 ? "met (>= 0.8x)" : "missed (>= 0.8x)",
-  ]);
-  rows.push([
-    "P2 peer fetch through C, two peers",
-    `${p2.total.toFixed(2)} s`,
-    `${mbs(p2.size, p2.total)}: ${(baseBest.total / p2.total).toFixed(2)}x plain HTTP; first byte ${
-      (p2.first * 1000).toFixed(1)
-    } ms; peak RSS A ${rss2[0].toFixed(0)} MiB, C ${rss2[1].toFixed(0)} MiB`,
-    p2.total < p1.total ? "met (faster than one)" : "missed (faster than one)",
-  ]);
-
-  // P3: C holds v1; v2 has 10% of its bytes changed.
-  await download(C, await narUrl(C, v1));
-  await until("v1 kept on C", async () => {
-    const r = await runIn(C.host, "curl", ["-s", `http://127.0.0.1:5555/${hashOf(v1)}.narinfo`]);
-    return /^URL: nar\//m.test(r.stdout);
-  }, nodes);
-  const v2Res = await download(C, await narUrl(C, v2));
-  let ev: Record<string, number> | undefined;
-  await until("v2's SyncFetch event", async () => {
-    const lines = (await arcaOn(C, ["audit", "--json"])).trim().split("\n").map((l) =>
-      JSON.parse(l)
+  if (profileSecs) {
+    const url = await narUrl(C, big);
+    const prof = [A, C].map((n, i) =>
+      runIn(n.host, Deno.execPath(), [
+        "run",
+        "-A",
+        new URL("./cpu_profile.ts", import.meta.url).pathname,
+        "127.0.0.1:9229",
+        String(profileSecs),
+        "45",
+        OUT.replace(/\.md$/, `.${"ac"[i]}.cpuprofile`),
+      ])
     );
-    ev = lines.find((e) => e.type === "SyncFetch" && e.path === v2);
-    return ev !== undefined;
-  }, nodes);
-  const share = ev!.bytesFromPeers / ev!.fileSize;
-  rows.push([
-    "P3 a version with 10% of its bytes changed, C holding the first",
-    `${(ev!.bytesFromPeers / 2 ** 20).toFixed(1)} MiB moved`,
-    `${(share * 100).toFixed(1)}% of its ${(ev!.fileSize / 2 ** 20).toFixed(0)} MiB NAR file; ${
-      ev!.chunksHere
-    } chunks held, ${ev!.chunksFromPeers} fetched; ${v2Res.total.toFixed(2)} s`,
-    share < 0.15 ? "met (< 15%)" : "missed (< 15%)",
-  ]);
-  const rssTarget = Math.max(...rss1, ...rss2) < 150;
-  rows.push([
-    "peak RSS of the nodes during P1/P2",
-    `${Math.max(...rss1, ...rss2).toFixed(0)} MiB`,
-    "sampled every 50 ms from /proc",
-    rssTarget ? "met (< 150 MiB)" : "missed (< 150 MiB)",
-  ]);
+    await new Promise((r) => setTimeout(r, 300)); // the profilers attach
+    const idle = [A, C].map((n) => (memoryKiB(n.child!.pid)?.rss ?? 0) / 1024);
+    console.log(`RSS before P1: A ${idle[0].toFixed(0)} MiB, C ${idle[1].toFixed(0)} MiB`);
+    const before = [A, C].map((n) => threadTimes(n.child!.pid));
+    const cpu0 = machineTicks();
+    const [p, rss] = await peakRss([A, C], () => download(C, url));
+    const after = [A, C].map((n) => threadTimes(n.child!.pid));
+    const cpu1 = machineTicks();
+    console.log(
+      `machine during P1 (s): ${
+        ["user", "nice", "sys", "idle", "iowait", "irq", "softirq", "steal"].map((k, i) =>
+          `${k} ${((cpu1[i] - cpu0[i]) / 100).toFixed(2)}`
+        ).join(", ")
+      }`,
+    );
+    for (const [i, name] of ["A", "C"].entries()) {
+      const lines = [...after[i]].map(([t, [u, s, comm]]) => {
+        const [u0, s0] = before[i].get(t) ?? [0, 0];
+        return `${comm}: user ${((u - u0) / 100).toFixed(2)} s, sys ${
+          ((s - s0) / 100).toFixed(2)
+        } s`;
+      }).filter((l) => !l.endsWith("user 0.00 s, sys 0.00 s"));
+      console.log(`${name} threads during P1: ${lines.join("; ")}`);
+    }
+    const [pa, pc] = await Promise.all(prof);
+    console.log(
+      `--- A (serving)\n${pa.stdout}${pa.stderr}\n--- C (fetching)\n${pc.stdout}${pc.stderr}`,
+    );
+    console.log(
+      `baseline ${mbs(baseBest.size, baseBest.total)}; P1 ${p.code} ${p.total.toFixed(2)} s ${
+        mbs(p.size, p.total)
+      }, first byte ${(p.first * 1000).toFixed(1)} ms; RSS A ${rss[0].toFixed(0)} MiB, C ${
+        rss[1].toFixed(0)
+      } MiB`,
+    );
+  } else {
+    const [p1, rss1] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
+    if (p1.code !== "200") throw new Error(`P1: ${JSON.stringify(p1)}`);
+    // P2: two peers.
+    startNode(B);
+    await freshC();
+    await until("C linked to both", async () => {
+      const st = JSON.parse(await arcaOn(C, ["status", "--json"]));
+      return (st.swarm?.peers.length ?? 0) >= 2;
+    }, nodes);
+    const [p2, rss2] = await peakRss([A, C], async () => download(C, await narUrl(C, big)));
+    if (p2.code !== "200") throw new Error(`P2: ${JSON.stringify(p2)}`);
+    rows.push([
+      `plain HTTP from A's substituter (${BIG >> 20} MiB NAR file, best of 3)`,
+      `${baseBest.total.toFixed(2)} s`,
+      `${mbs(baseBest.size, baseBest.total)}; first byte ${(baseBest.first * 1000).toFixed(1)} ms`,
+      "",
+    ]);
+    /** A row for a peer fetch: time, rate against the baseline, first byte, RSS of A and C. */
+    const fetchRow = (
+      name: string,
+      p: typeof p1,
+      rss: number[],
+      verdict: [boolean, string],
+    ) => [
+      name,
+      `${p.total.toFixed(2)} s`,
+      `${mbs(p.size, p.total)}: ${(baseBest.total / p.total).toFixed(2)}x plain HTTP; first byte ${
+        (p.first * 1000).toFixed(1)
+      } ms; peak RSS A ${rss[0].toFixed(0)} MiB, C ${rss[1].toFixed(0)} MiB`,
+      `${verdict[0] ? "met" : "missed"} (${verdict[1]})`,
+    ];
+    rows.push(
+      fetchRow("P1 peer fetch through C, one peer", p1, rss1, [
+        baseBest.total / p1.total >= 0.8,
+        ">= 0.8x",
+      ]),
+    );
+    rows.push(
+      fetchRow("P2 peer fetch through C, two peers", p2, rss2, [
+        p2.total < p1.total,
+        "faster than one",
+      ]),
+    );
 
-  const info = await machineInfo();
-  const md = [
-    "# Peer fetch benchmark",
-    "",
-    `\`deno run -A bench/peer_fetch_bench.ts${quick ? " --quick" : ""}\`, ${
-      new Date().toISOString()
-    }.`,
-    Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
-    "",
-    "Three network namespaces on a bridge (veth pairs); A and B hold the NAR, C fetches it for",
-    "curl on its host through its `swarm --also-serve`. Random data: the NAR file is the NAR.",
-    "",
-    markdownTable(["workload", "result", "detail", "target"], rows),
-    "",
-  ].join("\n");
-  await writeReport(OUT, md);
-  console.log(md);
+    // P3: C holds v1; v2 has 10% of its bytes changed.
+    await download(C, await narUrl(C, v1));
+    await until("v1 kept on C", async () => {
+      const r = await runIn(C.host, "curl", ["-s", `http://127.0.0.1:5555/${hashOf(v1)}.narinfo`]);
+      return /^URL: nar\//m.test(r.stdout);
+    }, nodes);
+    const v2Res = await download(C, await narUrl(C, v2));
+    let ev: Record<string, number> | undefined;
+    await until("v2's SyncFetch event", async () => {
+      const lines = (await arcaOn(C, ["audit", "--json"])).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      ev = lines.find((e) => e.type === "SyncFetch" && e.path === v2);
+      return ev !== undefined;
+    }, nodes);
+    const share = ev!.bytesFromPeers / ev!.fileSize;
+    rows.push([
+      "P3 a version with 10% of its bytes changed, C holding the first",
+      `${(ev!.bytesFromPeers / 2 ** 20).toFixed(1)} MiB moved`,
+      `${(share * 100).toFixed(1)}% of its ${(ev!.fileSize / 2 ** 20).toFixed(0)} MiB NAR file; ${
+        ev!.chunksHere
+      } chunks held, ${ev!.chunksFromPeers} fetched; ${v2Res.total.toFixed(2)} s`,
+      share < 0.15 ? "met (< 15%)" : "missed (< 15%)",
+    ]);
+    const rssTarget = Math.max(...rss1, ...rss2) < 150;
+    rows.push([
+      "peak RSS of the nodes during P1/P2",
+      `${Math.max(...rss1, ...rss2).toFixed(0)} MiB`,
+      "sampled every 50 ms from /proc",
+      rssTarget ? "met (< 150 MiB)" : "missed (< 150 MiB)",
+    ]);
+
+    const info = await machineInfo();
+    const md = [
+      "# Peer fetch benchmark",
+      "",
+      `\`deno run -A bench/peer_fetch_bench.ts${quick ? " --quick" : ""}\`, ${
+        new Date().toISOString()
+      }.`,
+      Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
+      "",
+      "Three network namespaces on a bridge (veth pairs); A and B hold the NAR, C fetches it for",
+      "curl on its host through its `swarm --also-serve`. Random data: the NAR file is the NAR.",
+      "",
+      markdownTable(["workload", "result", "detail", "target"], rows),
+      "",
+    ].join("\n");
+    await writeReport(OUT, md);
+    console.log(md);
+  }
 } finally {
   await stopAll(nodes);
   await net?.cleanup();

@@ -60,13 +60,11 @@ export function segmentLines(
   ];
 }
 
-export function startNode(n: SwarmNode, extra: string[] = []): void {
-  n.child = spawnIn(
-    n.host,
-    Deno.execPath(),
-    arcaArgs(["--config", n.config, "swarm", "--also-serve", ...extra]),
-    { env: n.env },
-  );
+/** `denoFlags` go to `deno run` (e.g. `--inspect` for a profile). */
+export function startNode(n: SwarmNode, extra: string[] = [], denoFlags: string[] = []): void {
+  const args = arcaArgs(["--config", n.config, "swarm", "--also-serve", ...extra]);
+  args.splice(1, 0, ...denoFlags);
+  n.child = spawnIn(n.host, Deno.execPath(), args, { env: n.env });
   const dec = new TextDecoder();
   for (const s of [n.child.stdout, n.child.stderr]) {
     void (async () => {

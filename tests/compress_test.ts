@@ -79,6 +79,31 @@ Deno.test("compressChunk then decompressChunk is the identity, for every method"
   }
 });
 
+Deno.test("decompressChunk with the plain size: the reused zstd context, and any other size refused", () => {
+  const random = crypto.getRandomValues(new Uint8Array(65_536));
+  for (const data of [sample(66_000, 3), random, sample(1, 9)]) {
+    const frame = compressChunk(data, "zstd");
+    assert.deepEqual(decompressChunk(frame, "zstd", data.length), data);
+    // Two frames back to back, as a chunk of concatenated frames.
+    assert.deepEqual(
+      decompressChunk(concat([frame, frame]), "zstd", 2 * data.length),
+      concat([data, data]),
+    );
+    for (const size of [data.length - 1, data.length + 1]) {
+      assert.throws(() => decompressChunk(frame, "zstd", size), CompressionError);
+    }
+    const bad = frame.slice();
+    bad[bad.length - 1] ^= 1; // the content checksum
+    assert.throws(() => decompressChunk(bad, "zstd", data.length), CompressionError);
+    assert.throws(
+      () => decompressChunk(frame.subarray(0, frame.length - 2), "zstd", data.length),
+      CompressionError,
+    );
+    // Nothing of a refused chunk is left in the context for the next one.
+    assert.deepEqual(decompressChunk(frame, "zstd", data.length), data);
+  }
+});
+
 Deno.test("concatenated per-chunk frames decode as one body: zstd/xz CLIs and decompressStream", async () => {
   const data = sample(600_000, 42);
   const chunks = bytesOf(data, 65_536);

@@ -67,6 +67,9 @@ function linkOf(replicas: { index: number; replica: Replica }[]) {
       } else sent.push(m as Message);
       return Promise.resolve();
     },
+    async sendMany(ms) {
+      for (const m of ms) await link.send(m);
+    },
   };
   return { link, sent };
 }

@@ -8,6 +8,7 @@ import { generateKeyPair } from "../lib/swarm/noise/mod.ts";
 import { FrameReader } from "../lib/swarm/frame_io.ts";
 import { HandshakeError, initiate, respond } from "../lib/swarm/handshake.ts";
 import { Link } from "../lib/swarm/link.ts";
+import { chunkMessage, decodeMessage } from "../lib/swarm/proto/messages.ts";
 import { Swarm } from "../lib/swarm/swarm.ts";
 import { PeerManager } from "../lib/swarm/peers.ts";
 import { TokenBuckets } from "../lib/swarm/token_buckets.ts";
@@ -79,6 +80,43 @@ Deno.test("handshake: members link; the responder learns which segment", async (
   assert.equal(r.segment, "team");
   assert.equal(i.ok, true);
   assert.deepEqual(i.remote, rKey.publicKey);
+});
+
+Deno.test("link: a batch of messages, a chunk over several frames among them, arrives whole and in order", async () => {
+  const team = testSegment("team", [KEY], "custom", 0x11);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const big = new Uint8Array(200_000).map((_, i) => (i * 7919) & 0xff);
+  const small = crypto.getRandomValues(new Uint8Array(10));
+  const received = (async () => {
+    const conn = await listener.accept();
+    const reader = new FrameReader(conn);
+    const s = await respond(conn, reader, { staticKey: generateKeyPair(), segments: [team] });
+    const link = new Link(conn, reader, s.send, s.receive, "i");
+    const got = [];
+    for (let k = 0; k < 4; k++) got.push(decodeMessage((await link.receive())!));
+    link.close("done");
+    return got;
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const reader = new FrameReader(conn);
+  const s = await initiate(conn, reader, { staticKey: generateKeyPair(), segment: team });
+  const link = new Link(conn, reader, s.send, s.receive, "r");
+  await link.sendMany([
+    { t: "ping", nonce: 1 },
+    chunkMessage(2, 1, big),
+    { t: "pong", nonce: 3 },
+    chunkMessage(4, 0, small),
+  ]);
+  const got = await received;
+  link.close("done");
+  listener.close();
+  assert.deepEqual(got, [
+    { t: "ping", nonce: 1 },
+    { t: "chunk", req: 2, method: 1, data: big },
+    { t: "pong", nonce: 3 },
+    { t: "chunk", req: 4, method: 0, data: small },
+  ]);
 });
 
 Deno.test("handshake: a wrong topic key fails on both sides", async () => {

@@ -14,7 +14,8 @@
 import zlib, { constants, zstdCompressSync } from "node:zlib";
 import { CompressionError } from "./compression.ts";
 
-interface ZstdHandle {
+/** The native handle under a node:zlib zstd stream (`_zstd_decoder.ts` drives one too). */
+export interface ZstdHandle {
   writeSync(
     flush: number,
     input: Uint8Array,

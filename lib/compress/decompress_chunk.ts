@@ -4,15 +4,25 @@ import { zstdDecompressSync } from "node:zlib";
 import { type Compression, CompressionError } from "./compression.ts";
 import { XzDecoder } from "./_xz.ts";
 import { ZstdFrames } from "./_zstd_frames.ts";
+import { zstdDecodeInto } from "./_zstd_decoder.ts";
 
-/** Decompresses a whole compressed chunk (or several concatenated); throws `CompressionError`. */
-export function decompressChunk(data: Uint8Array, method: Compression): Uint8Array {
+/**
+ * Decompresses a whole compressed chunk (or several concatenated); throws
+ * `CompressionError`. With `size` (the plain length a manifest gives), zstd
+ * decodes into one buffer of that size by a reused context, and anything
+ * but exactly `size` bytes is an error.
+ */
+export function decompressChunk(data: Uint8Array, method: Compression, size?: number): Uint8Array {
   switch (method) {
     case "zstd": {
       // Frame by frame: the one-shot decoder neither reports truncation nor reads past a frame.
       const frames = new ZstdFrames();
       const ends = frames.feed(data);
       if (!frames.atFrameEnd) throw new CompressionError("Cannot decompress zstd chunk: truncated");
+      if (size !== undefined) {
+        const out = new Uint8Array(size);
+        if (zstdDecodeInto(data, out)) return out;
+      }
       const parts: Uint8Array[] = [];
       let start = 0;
       for (const end of ends) {

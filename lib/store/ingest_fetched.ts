@@ -18,6 +18,9 @@ import { encodeHex } from "../encoding/hex.ts";
 import { ManifestBuilder } from "./manifest.ts";
 import type { IngestDeps, IngestOptions, IngestResult } from "./ingest_chunks.ts";
 
+/** A chunk stored by this NAR already: read back from the pack if it repeats (one array for all). */
+const NOT_KEPT = new Uint8Array(0);
+
 /** One chunk of a fetched NAR, in order. */
 export interface FetchedChunk {
   /** sha256 of `plain`, checked by the caller. */
@@ -76,7 +79,7 @@ export async function ingestFetched(
         };
         newChunks.push({ id: c.id.slice(), loc });
         newBytes += bytes.length;
-        fresh.set(key, { loc, bytes: new Uint8Array(0) });
+        fresh.set(key, { loc, bytes: NOT_KEPT });
       }
       fileHasher.update(bytes.length ? bytes : pack.readBack(loc.offset, new Uint8Array(loc.clen)));
       fileSize += loc.clen;

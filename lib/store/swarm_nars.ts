@@ -93,7 +93,7 @@ export function swarmNars(store: KvStore, opts: SwarmNarsOptions): NarChunks {
     async localChunk(id: Uint8Array): Promise<Uint8Array | undefined> {
       const [loc] = await store.meta.lookupChunks(opts.compression, [id]);
       const b = loc && await read(loc);
-      return b && decompressChunk(b, opts.compression);
+      return b && decompressChunk(b, opts.compression, loc.ulen);
     },
     async save(
       path: FetchedPath,

@@ -23,6 +23,8 @@ type Request = Extract<Message, { t: "nar_req" | "chunk_req" }>;
 
 export interface ServingLink {
   send(m: Message | readonly Uint8Array[]): Promise<void>;
+  /** Several messages in one write. */
+  sendMany(ms: readonly (Message | readonly Uint8Array[])[]): Promise<void>;
   readonly closed: boolean;
   /** The segments the link shares, by their index on it. */
   replicas: { index: number; replica: Replica }[];
@@ -31,6 +33,8 @@ export interface ServingLink {
 }
 
 const MAX_QUEUED = 256;
+/** Answers sent in one write, up to about this many bytes: one syscall per run, not per chunk. */
+const BATCH_BYTES = 512 * 1024;
 
 export class ChunkServer {
   #queues = new Map<ServingLink, Request[]>();
@@ -56,8 +60,15 @@ export class ChunkServer {
   async #serve(link: ServingLink, q: Request[]): Promise<void> {
     try {
       while (q.length && !link.closed) {
-        const m = q.shift()!;
-        await link.send(await this.#answer(link, m));
+        // The answers to what is queued now go out together.
+        const batch: (Message | Uint8Array[])[] = [];
+        let bytes = 0;
+        while (q.length && bytes < BATCH_BYTES) {
+          const a = await this.#answer(link, q.shift()!);
+          batch.push(a);
+          if (Array.isArray(a)) bytes += a[1].length;
+        }
+        await link.sendMany(batch);
       }
     } catch {
       /* the link closed: what is left goes unanswered */

@@ -16,6 +16,7 @@ import { FLAG_AD, FRAME_HEADER, frameSizes, Reassembler } from "./proto/frames.t
 import { WireError } from "./proto/bytes.ts";
 import { encodeMessage, MAX_MESSAGE_BYTES, type Message } from "./proto/messages.ts";
 import type { Conn } from "./handshake.ts";
+import { freeBuffer } from "../encoding/mod.ts";
 
 const MAX_QUEUED = 4 * 1024 * 1024;
 export const PING_MS = 15_000;
@@ -69,17 +70,23 @@ export class Link {
    * Sends one message (or one message given in parts, sent as if joined);
    * resolves once it is written, rejects when the link closed.
    */
-  async send(m: Message | Uint8Array | readonly Uint8Array[]): Promise<void> {
-    const parts = m instanceof Uint8Array
-      ? [m]
-      : Array.isArray(m)
-      ? m
-      : [encodeMessage(m as Message)];
+  send(m: Message | Uint8Array | readonly Uint8Array[]): Promise<void> {
+    return this.sendMany([m]);
+  }
+
+  /**
+   * Several messages sealed into one buffer and written at once (one
+   * syscall, not one each: a transfer's requests and answers go in runs).
+   */
+  async sendMany(ms: readonly (Message | Uint8Array | readonly Uint8Array[])[]): Promise<void> {
+    const all = ms.map((m) =>
+      m instanceof Uint8Array ? [m] : Array.isArray(m) ? m : [encodeMessage(m as Message)]
+    );
     while (this.#queued > MAX_QUEUED && !this.#closed) {
       await new Promise<void>((r) => this.#waiters.push(r));
     }
     if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
-    await this.#write(this.#seal(parts));
+    await this.#write(this.#seal(all));
   }
 
   /** Queues sealed frames for the socket, in order; resolves once written. */
@@ -90,6 +97,7 @@ export class Link {
     const write = this.#tail.then(async () => {
       if (this.#closed) throw new LinkClosedError(`link closed: ${this.#closeReason}`);
       await writeAll(this.conn, out);
+      freeBuffer(out); // sealed here, written: freed now, not at the next GC
       this.bytesOut += size;
       this.#lastOut = Date.now();
     });
@@ -107,49 +115,47 @@ export class Link {
     }
   }
 
-  /** Several small messages, sealed together and written at once. */
-  sendMany(ms: readonly Message[]): Promise<void> {
-    if (ms.length === 1) return this.send(ms[0]);
-    const sealed = ms.map((m) => this.#seal([encodeMessage(m)]));
-    let n = 0;
-    for (const b of sealed) n += b.length;
-    const out = new Uint8Array(n);
-    let o = 0;
-    for (const b of sealed) {
-      out.set(b, o);
-      o += b.length;
+  /**
+   * The frames of messages (each given in parts), encrypted into one buffer
+   * (no copy of the plaintext first).
+   */
+  #seal(messages: readonly (readonly Uint8Array[])[]): Uint8Array {
+    const plans: { parts: readonly Uint8Array[]; sizes: number[] }[] = [];
+    let bytes = 0;
+    for (const parts of messages) {
+      let total = 0;
+      for (const p of parts) total += p.length;
+      if (total > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${total} bytes`);
+      const sizes = frameSizes(total);
+      plans.push({ parts, sizes });
+      bytes += total + sizes.length * (FRAME_HEADER + 16);
     }
-    return this.#write(out);
-  }
-
-  /** The frames of a message, encrypted into one buffer (no copy of the plaintext first). */
-  #seal(parts: readonly Uint8Array[]): Uint8Array {
-    let total = 0;
-    for (const p of parts) total += p.length;
-    if (total > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${total} bytes`);
-    const sizes = frameSizes(total);
-    const out = new Uint8Array(total + sizes.length * (FRAME_HEADER + 16));
-    let o = 0, part = 0, inPart = 0;
-    for (const [k, n] of sizes.entries()) {
-      const more = k < sizes.length - 1 ? 1 : 0;
-      // This frame's plaintext as views of the parts it spans.
-      const views: Uint8Array[] = [];
-      let need = n;
-      while (need > 0) {
-        const p = parts[part];
-        const take = Math.min(need, p.length - inPart);
-        views.push(p.subarray(inPart, inPart + take));
-        need -= take;
-        inPart += take;
-        if (inPart === p.length) {
-          part++;
-          inPart = 0;
+    const out = new Uint8Array(bytes);
+    let o = 0;
+    for (const { parts, sizes } of plans) {
+      let part = 0, inPart = 0;
+      for (const [k, n] of sizes.entries()) {
+        const more = k < sizes.length - 1 ? 1 : 0;
+        // This frame's plaintext as views of the parts it spans.
+        const views: Uint8Array[] = [];
+        let need = n;
+        while (need > 0) {
+          const p = parts[part];
+          const take = Math.min(need, p.length - inPart);
+          views.push(p.subarray(inPart, inPart + take));
+          need -= take;
+          inPart += take;
+          if (inPart === p.length) {
+            part++;
+            inPart = 0;
+          }
         }
+        out[o] = (n + 16) >> 8;
+        out[o + 1] = (n + 16) & 0xff;
+        out[o + 2] = more;
+        o += FRAME_HEADER +
+          this.sendCipher.encryptInto(views, FLAG_AD[more], out, o + FRAME_HEADER);
       }
-      out[o] = (n + 16) >> 8;
-      out[o + 1] = (n + 16) & 0xff;
-      out[o + 2] = more;
-      o += FRAME_HEADER + this.sendCipher.encryptInto(views, FLAG_AD[more], out, o + FRAME_HEADER);
     }
     return out;
   }

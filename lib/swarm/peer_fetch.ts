@@ -22,7 +22,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { decodeNix32, encodeNix32 } from "../encoding/mod.ts";
+import { decodeNix32, encodeNix32, freeBuffer } from "../encoding/mod.ts";
 import { decompressChunk } from "../compress/mod.ts";
 import type { Compression } from "../compress/mod.ts";
 import { compareBytes, type Entry, holderOf } from "./proto/entry.ts";
@@ -38,12 +38,22 @@ import type { Replica } from "./replica.ts";
 
 const METHODS: Compression[] = ["none", "zstd", "xz"];
 /** Chunks asked for or waiting to be read, ahead of the slowest reader. */
-const WINDOW = 96;
-const WINDOW_BYTES = 16 * 1024 * 1024;
+const WINDOW = 64;
+const WINDOW_BYTES = 8 * 1024 * 1024;
 /** Requests one peer has outstanding in one transfer. */
-const PER_PEER = 32;
+const PER_PEER = 64;
+/**
+ * Chunks asked for at once: the window is topped up only when this many
+ * places are free, so requests (and the peer's answers) go in runs of
+ * one write each, not one write per chunk.
+ */
+const BATCH = 16;
+/** Body pieces for readers that bring no buffer of their own. */
+const PIECE_BYTES = 256 * 1024;
 const MANIFEST_TIMEOUT_MS = 10_000;
 const CHUNK_TIMEOUT_MS = 20_000;
+/** Bytes of a `chunk` message before its data. */
+const CHUNK_HEADER = 10;
 /** FastCDC's largest chunk: a manifest listing bigger ones is not Arca's. */
 const MAX_CHUNK = 256 * 1024;
 /** Chunks whose presence here is looked up at once. */
@@ -250,15 +260,41 @@ class Cursor {
     }
   }
 
-  /** The rest as a byte stream, starting with `first` when one was read already. */
+  /**
+   * The rest as a byte stream, starting with `first` when one was read
+   * already. A reader's buffer (BYOB: the HTTP server reads into one it
+   * reuses) is filled with as many ready chunks as fit: one copy, no
+   * buffer per chunk, fewer and larger writes to the client.
+   */
   stream(first?: Uint8Array | null): ReadableStream<Uint8Array> {
-    let pending: Uint8Array | null | undefined = first;
+    // The chunk being copied out and how much of it is out already.
+    let cur: Uint8Array | null | undefined = first;
+    let used = 0;
     return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: PIECE_BYTES,
       pull: async (ctl) => {
-        const c = pending !== undefined ? pending : await this.next();
-        pending = undefined;
-        if (c === null) ctl.close();
-        else ctl.enqueue(c);
+        if (cur === undefined) cur = await this.next();
+        if (cur === null) {
+          ctl.close();
+          ctl.byobRequest?.respond(0);
+          return;
+        }
+        const view = ctl.byobRequest!.view!;
+        const into = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        let n = 0;
+        while (cur) {
+          const k = Math.min(cur.length - used, into.length - n);
+          into.set(cur.subarray(used, used + k), n);
+          n += k;
+          used += k;
+          if (used < cur.length) break; // the view is full
+          used = 0;
+          // The next one only if it is here already: never wait with bytes in hand.
+          const r = n < into.length ? this.t.take(this) : undefined;
+          cur = r === null ? null : r?.plain;
+        }
+        ctl.byobRequest!.respond(n);
       },
       cancel: () => this.t.leave(this),
     }, { highWaterMark: 0 });
@@ -280,6 +316,8 @@ class Transfer {
   #next = 0;
   /** Chunks waiting for a peer with room for one more request. */
   #queued: number[] = [];
+  /** The source of the run being asked for and how many more it takes (runs go to one peer). */
+  #run: { s: Source; left: number } | undefined;
   #cursors = new Set<Cursor>();
   #wake: (() => void)[] = [];
   #failed: Error | undefined;
@@ -413,11 +451,10 @@ class Transfer {
   /** Asks for (or reads) chunks up to the window ahead of the slowest reader. */
   #pump(): void {
     if (this.#failed || this.#finished) return;
-    const low = this.#lowest();
-    while (
-      this.#next < this.#chunks.length && this.#next < low + WINDOW &&
-      this.#readyBytes < WINDOW_BYTES
-    ) {
+    const end = Math.min(this.#chunks.length, this.#lowest() + WINDOW);
+    // A run at a time, but the last ones (and a first request) whatever their number.
+    if (end - this.#next < BATCH && end < this.#chunks.length && this.#next > 0) return;
+    while (this.#next < end && this.#readyBytes < WINDOW_BYTES) {
       const i = this.#next++;
       this.#get(i);
     }
@@ -485,7 +522,17 @@ class Transfer {
       this.#fail(new FetchError(`no peer left that can deliver chunk ${i}`));
       return;
     }
-    const s = usable.reduce((a, b) => b.outstanding < a.outstanding ? b : a);
+    // A run of BATCH chunks goes to one peer (it answers them in one write), the next run to
+    // the least busy: with several holders each streams runs of its own, side by side.
+    let s = this.#run && this.#run.left > 0 && !this.#run.s.dropped && !this.#run.s.peer.closed &&
+        this.#run.s.outstanding < PER_PEER
+      ? this.#run.s
+      : undefined;
+    if (s) this.#run!.left--;
+    else {
+      s = usable.reduce((a, b) => b.outstanding < a.outstanding ? b : a);
+      this.#run = { s, left: BATCH - 1 };
+    }
     if (s.outstanding >= PER_PEER) {
       // Every peer is busy: asked for when one answers.
       this.#queued.push(i);
@@ -508,7 +555,7 @@ class Transfer {
       const method = METHODS[m.method];
       let plain: Uint8Array | undefined;
       try {
-        plain = method ? decompressChunk(m.data, method) : undefined;
+        plain = method ? decompressChunk(m.data, method, c.ulen) : undefined;
       } catch { /* a bad chunk, as below */ }
       if (!plain || !this.#verify(i, plain)) {
         this.f.stats.badChunks++;
@@ -559,27 +606,34 @@ class Transfer {
   /** The next chunk for `c`, in order; the last one only after the NarHash matched. */
   async read(c: Cursor): Promise<Ready | null> {
     for (;;) {
-      if (this.#failed) throw this.#failed;
-      if (c.at >= this.#chunks.length) {
-        this.#cursors.delete(c);
-        return null;
-      }
-      const b = this.#ready.get(c.at);
-      if (b) {
-        // Hash in order as the first reader gets there.
-        while (this.#hashedUpTo <= c.at && this.#ready.has(this.#hashedUpTo)) {
-          this.#narHasher.update(this.#ready.get(this.#hashedUpTo)!.plain);
-          this.#hashedUpTo++;
-        }
-        if (c.at === this.#chunks.length - 1 && !this.#finished) this.#finish();
-        if (this.#failed) throw this.#failed;
-        c.at++;
-        this.#drop();
-        this.#pump();
-        return b;
-      }
+      const r = this.take(c);
+      if (r !== undefined) return r;
       await new Promise<void>((r) => this.#wake.push(r));
     }
+  }
+
+  /** `read` without waiting: undefined when the next chunk is not here yet. */
+  take(c: Cursor): Ready | null | undefined {
+    if (this.#failed) throw this.#failed;
+    if (c.at >= this.#chunks.length) {
+      this.#cursors.delete(c);
+      return null;
+    }
+    const b = this.#ready.get(c.at);
+    if (!b) return undefined;
+    // Hash in order as the first reader gets there.
+    while (this.#hashedUpTo <= c.at) {
+      const h = this.#ready.get(this.#hashedUpTo);
+      if (!h) break;
+      this.#narHasher.update(h.plain);
+      this.#hashedUpTo++;
+    }
+    if (c.at === this.#chunks.length - 1 && !this.#finished) this.#finish();
+    if (this.#failed) throw this.#failed;
+    c.at++;
+    this.#drop();
+    this.#pump();
+    return b;
   }
 
   /** All chunks are in and hashed: the NAR must be the signed one before its end is passed on. */
@@ -605,15 +659,22 @@ class Transfer {
     if (!this.#saving) this.#settle.ok();
   }
 
-  /** Chunks every reader has passed are let go. */
+  /**
+   * Chunks every reader has passed are let go (in order: each is looked at
+   * once), and their memory freed at once. A reader may still be using the
+   * chunk it took last (the store appends it, the HTTP body copies it out),
+   * so that one is kept until it takes the next.
+   */
   #drop(): void {
-    const low = this.#lowest();
-    for (const [i, r] of this.#ready) {
-      if (i < low && i < this.#hashedUpTo) {
-        this.#ready.delete(i);
-        this.#readyBytes -= r.plain.length + (r.stored?.data.length ?? 0);
-        this.#dropped++;
-      }
+    const upTo = Math.min(this.#lowest() - 1, this.#hashedUpTo);
+    for (; this.#dropped < upTo; this.#dropped++) {
+      const r = this.#ready.get(this.#dropped);
+      if (!r) continue;
+      this.#ready.delete(this.#dropped);
+      this.#readyBytes -= r.plain.length + (r.stored?.data.length ?? 0);
+      // Both are this transfer's own: decoded here, and the message the peer's answer came in.
+      freeBuffer(r.plain);
+      if (r.stored) freeBuffer(r.stored.data, CHUNK_HEADER);
     }
   }
 

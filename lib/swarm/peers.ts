@@ -94,7 +94,8 @@ export interface Peer {
   /** Its link's index of a segment's replica, if it shares it. */
   indexOf(replica: Replica): number | undefined;
   send(m: Message | readonly Uint8Array[]): Promise<void>;
-  sendMany(ms: Message[]): Promise<void>;
+  /** Several messages in one write. */
+  sendMany(ms: readonly (Message | readonly Uint8Array[])[]): Promise<void>;
   readonly closed: boolean;
   /** The shared segments as the chunk server wants them. */
   replicas: { index: number; replica: Replica }[];

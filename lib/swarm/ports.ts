@@ -87,7 +87,10 @@ export interface NarChunks {
   chunk(narHash: Uint8Array, index: number): Promise<Uint8Array | undefined>;
   /** For each id: is a chunk with that id stored here (in any NAR)? */
   has(ids: Uint8Array[]): Promise<boolean[]>;
-  /** The plain bytes of a chunk stored here, by id. */
+  /**
+   * The plain bytes of a chunk stored here, by id, in a buffer of their own:
+   * the fetcher frees it once every reader has passed the chunk.
+   */
   localChunk(id: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * Stores a NAR arriving chunk by chunk, each checked against its id (the

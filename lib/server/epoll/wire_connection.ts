@@ -18,7 +18,7 @@
  * main thread asks to be told (`ack`) when its messages are written, and
  * sends only a few ahead. A request body is read only when the app pulls.
  */
-import { concatBytes } from "../../encoding/mod.ts";
+import { concatBytes, freeBuffer } from "../../encoding/mod.ts";
 import {
   ChunkedDecoder,
   findHeadEnd,
@@ -100,6 +100,12 @@ class Pending {
   nar: string | undefined;
   /** File bytes follow: the kernel may hold these to fill packets with them (MSG_MORE). */
   more = false;
+  /**
+   * `bytes` came from the main thread (transferred, this worker's alone):
+   * freed once written, not at this isolate's next GC (a streamed NAR's
+   * pieces otherwise piled up to tens of MiB of RSS).
+   */
+  owned = false;
 }
 
 /** The request being served on this connection. */
@@ -217,6 +223,7 @@ export class WireConnection {
     if (this.#req?.id !== id) return;
     const p = new Pending();
     p.bytes = new Uint8Array(data);
+    p.owned = true;
     p.end = data.byteLength;
     if (ack) p.ack = id;
     this.#push(p);
@@ -541,6 +548,7 @@ export class WireConnection {
         return this.abort();
       }
       q.shift();
+      if (p.owned) freeBuffer(p.bytes!);
       this.#closeFds(p);
       if (p.ack >= 0) {
         this.host.post({ t: "written", id: p.ack, files: p.lastFile }, undefined, p.lastFile);

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { MAX_NOISE_MESSAGE, TAG_LEN } from "./limits.ts";
 import { NoiseError } from "./noise_error.ts";
+import { freeBuffer } from "../../encoding/mod.ts";
 
 const ALGORITHM = "chacha20-poly1305";
 const OPTIONS = { authTagLength: TAG_LEN } as const;
@@ -77,6 +78,7 @@ export class CipherState {
       const body = cipher.update(p);
       out.set(body, at);
       at += body.length;
+      freeBuffer(body); // copied into `out`: freed now, not at the next GC
     }
     const rest = cipher.final();
     out.set(rest, at);

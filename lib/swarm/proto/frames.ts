@@ -10,6 +10,7 @@
  * @module
  */
 import { WireError } from "./bytes.ts";
+import { freeBuffer } from "../../encoding/mod.ts";
 
 /** Noise's limit on one message, and so on one frame's ciphertext. */
 export const MAX_FRAME = 65535;
@@ -62,6 +63,7 @@ export class Reassembler {
     for (const p of this.#parts) {
       out.set(p, o);
       o += p.length;
+      freeBuffer(p); // a decrypted frame, copied in: its memory back now, not at a GC
     }
     this.#parts = [];
     this.#size = 0;
