@@ -14,7 +14,8 @@ import { S3BlobStore } from "../lib/s3/s3_blob_store.ts";
 import { arca, buildPath, deleteStorePaths, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { startServer, touchNarinfo } from "./_serve.ts";
 import { arcaEnv, buildClosure, makeKey, substitute } from "./_cache_fixture.ts";
-import { killDuringUpload, rgw, RGW_MISSING, storeOptions } from "./_rgw.ts";
+import { freshStore, killDuringUpload, rgw, RGW_MISSING, storeOptions } from "./_rgw.ts";
+import { BlobFlatFiles } from "../lib/store/flat_files.ts";
 
 const TOKEN = "s3-flat-push-token";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -219,5 +220,27 @@ Deno.test({
       const rows = JSON.parse(await arcaOk(["list", "--json"])) as { storePath: string }[];
       return rows.find((r) => r.storePath.includes("s3-flat-pushed"))!.storePath.slice(11, 43);
     }
+  },
+});
+
+Deno.test({
+  name: "filesystem backend on s3: narinfos listed with a delimiter, other caches' keys not walked",
+  ignore: RGW_MISSING !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Pages of 1 key: a request per key or rolled-up prefix the listing sees.
+    const store = await freshStore({ pageSize: 1 });
+    const a = `${"a".repeat(32)}.narinfo`, b = `${"b".repeat(32)}.narinfo`;
+    for (const k of [a, b, "nix-cache-info", "nar/x.nar", "log/y.drv"]) {
+      await store.put(k, new Uint8Array(1));
+    }
+    // A [[caches]] entry's keys: 10 objects under caches/other/.
+    for (let i = 0; i < 10; i++) await store.put(`caches/other/${i}.narinfo`, new Uint8Array(1));
+    const names = (await Array.fromAsync(new BlobFlatFiles(store).narinfos())).map((f) => f.name);
+    assert.deepEqual(names, [a, b]);
+    // 3 keys + 3 prefixes (caches/, log/, nar/), a page each, and the last page: no caches/ key.
+    const lists = store.counts.get("ListObjectsV2") ?? 0;
+    assert.ok(lists <= 7, `${lists} ListObjectsV2 requests`);
   },
 });

@@ -60,6 +60,9 @@ export interface FlatFiles {
   abortUpload?(u: PendingUpload): Promise<void>;
 }
 
+/** Narinfos read at a time (list, gc, verify): a bucket answers GETs in parallel. */
+export const NARINFO_READ_AHEAD = 16;
+
 /** `<hash32>.narinfo` (nix32 alphabet), the only names at the root that are narinfos. */
 const NARINFO = /^[0-9a-df-np-sv-z]{32}\.narinfo$/;
 
@@ -244,8 +247,8 @@ export class BlobFlatFiles implements FlatFiles {
   }
 
   async *narinfos(): AsyncIterable<FlatFile> {
-    // No delimiter in the port's listing: `nar/` and other caches' `caches/…` are skipped here.
-    for await (const o of this.blobs.list("")) {
+    // Only the top level: `nar/`, `log/` and other caches' `caches/<name>/` are not walked.
+    for await (const o of this.blobs.list("", { shallow: true })) {
       if (NARINFO.test(o.key)) yield { name: o.key, size: o.size, mtime: o.mtime };
     }
   }
