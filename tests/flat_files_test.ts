@@ -59,6 +59,19 @@ Deno.test("flat files in a blob store", async () => {
     const files = new BlobFlatFiles(new MemoryBlobStore());
     await cases(files, dir);
     assert.equal(files.pendingUploads !== undefined, true);
+    // Logs and listings are files of the layout too: bytes in, the same bytes out.
+    const log = new Uint8Array([0xff, 0xfe, 10]); // not UTF-8: kept as it is
+    await files.writeText(`log/${HASH}-x.drv`, log);
+    await files.writeText(`${HASH}.ls`, '{"version":1}');
+    assert.deepEqual(await files.readBytes(`log/${HASH}-x.drv`), log);
+    assert.equal(await files.readBytes(`log/${HASH}-y.drv`), undefined);
+    assert.deepEqual(
+      (await Array.fromAsync(files.logsAndListings())).map((f) => [f.name, f.size]),
+      [[`${HASH}.ls`, 13], [`log/${HASH}-x.drv`, 3]],
+    );
+    assert.deepEqual((await Array.fromAsync(files.narinfos())).map((f) => f.name), [
+      `${HASH}.narinfo`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -112,11 +112,46 @@ Deno.test({
           "mkdir -p $out; head -c 300000 /dev/urandom > $out/blob",
           nix,
         );
-        const to = `${serve.url.replace("http://", `http://u:${TOKEN}@`)}?secret-key=${key.secret}`;
+        const to = `${
+          serve.url.replace("http://", `http://u:${TOKEN}@`)
+        }?secret-key=${key.secret}&write-nar-listing=1`;
         const copy = await run("nix", ["copy", "--to", to, pushed], { env: nix });
         assert.equal(copy.code, 0, copy.stderr);
         assert.ok((await bucket.head(`${pushed.slice(11, 43)}.narinfo`)) !== undefined);
         assert.equal((await keys(bucket, "nar/")).length, closure.paths.length + 1);
+        // Its listing is an object of the bucket, served from there.
+        const ph = pushed.slice(11, 43);
+        assert.match(new TextDecoder().decode(await bucket.get(`${ph}.ls`)), /"version":1/);
+        const ls = await fetch(`${serve.url}/${ph}.ls`);
+        assert.equal(ls.status, 200);
+        assert.match(await ls.text(), /"blob"/);
+        // A build log pushed as `nix store copy-log` does: `log/<drv>` in the bucket.
+        const drv = `${"d".repeat(32)}-s3-flat-pushed.drv`;
+        const auth = { authorization: `Basic ${btoa(`u:${TOKEN}`)}` };
+        const put = await fetch(`${serve.url}/log/${drv}`, {
+          method: "PUT",
+          headers: auth,
+          body: "building s3-flat-pushed\n",
+        });
+        assert.equal(put.status, 200, await put.text());
+        assert.equal(
+          new TextDecoder().decode(await bucket.get(`log/${drv}`)),
+          "building s3-flat-pushed\n",
+        );
+        const log = await fetch(`${serve.url}/log/${drv}`);
+        assert.equal(log.status, 200);
+        assert.equal(await log.text(), "building s3-flat-pushed\n");
+        await bucket.put(`log/${drv}`, new TextEncoder().encode("changed in the bucket\n"));
+        assert.equal(
+          await (await fetch(`${serve.url}/log/${drv}`)).text(),
+          "changed in the bucket\n",
+        );
+        for (const dir of ["logs", "listings"]) {
+          const local = await Array.fromAsync(Deno.readDir(`${tmp.path}/cache/${dir}`)).catch(
+            () => [],
+          );
+          assert.deepEqual(local, [], `nothing in the cache dir's ${dir}/`);
+        }
         await deleteStorePaths([pushed], nix);
         const again = await substitute([pushed], serve.url, key.pub, nix);
         assert.equal(again.code, 0, again.stderr);

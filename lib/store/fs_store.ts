@@ -37,13 +37,17 @@ const noop = () => Promise.resolve();
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
+  readonly sideFiles?: FlatFiles;
 
   private constructor(
     readonly layout: CacheLayout,
     readonly meta: MetaStore,
     readonly files: FlatFiles,
     readonly storageName: string,
-  ) {}
+  ) {
+    // In a bucket, logs and listings sit next to the narinfos, as the flat layout has them.
+    if (files.kind !== "local") this.sideFiles = files;
+  }
 
   /**
    * `files`: where the layout lives (default: the cache directory), named
