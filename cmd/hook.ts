@@ -13,6 +13,7 @@ import { referencesFirst } from "../lib/io/nix_path_info.ts";
 import { localPathInfo, nixBuildLog, nixDbValidOutputs } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { importAll } from "./_import_flags.ts";
+import type { FlatFiles } from "../lib/store/flat_files.ts";
 
 export const hookCommand: Command = {
   name: "hook",
@@ -45,7 +46,8 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
       const failed = await withStore(config, async (store) => {
         const n = await importAll(store, metas, config, keys, false);
         if (drv) {
-          await storeLog(cacheLayout(config.cache_dir, config.db_path), drv, config.store_dir);
+          const layout = cacheLayout(config.cache_dir, config.db_path);
+          await storeLog(layout, drv, config.store_dir, store.sideFiles);
         }
         return n;
       });
@@ -85,6 +87,7 @@ async function storeLog(
   layout: { logs: string; tmp: string },
   drv: string,
   storeDir: string,
+  side?: FlatFiles,
 ): Promise<void> {
   let log = await nixBuildLog(drv, storeDir);
   if (!log) {
@@ -97,7 +100,9 @@ async function storeLog(
     log = out.stdout;
   }
   if (log.length === 0) return;
-  await writeFileAtomic(layout.tmp, `${layout.logs}/${basename(drv)}`, log);
+  // A filesystem backend on S3 keeps logs in its bucket, as `log/<drv>` (upload_files.ts).
+  if (side) await side.writeText(`log/${basename(drv)}`, log);
+  else await writeFileAtomic(layout.tmp, `${layout.logs}/${basename(drv)}`, log);
 }
 
 async function report(logFile: string | undefined, msg: string): Promise<void> {

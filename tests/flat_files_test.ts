@@ -9,6 +9,8 @@ import { cacheLayout } from "../lib/blob/cache_layout.ts";
 import { FsStore } from "../lib/store/fs_store.ts";
 import { tempDir } from "./_run.ts";
 import { MemoryBlobStore } from "../lib/blob/memory_blob_store.ts";
+import { FsBlobStore } from "../lib/blob/fs_blob_store.ts";
+import { formatNarinfo, type NarInfo } from "../lib/narinfo/mod.ts";
 import { BlobFlatFiles, type FlatFiles, LocalFlatFiles } from "../lib/store/flat_files.ts";
 import { checkStorages, DEFAULTS } from "../lib/config/mod.ts";
 import { flatFilesFor } from "../cmd/_storages.ts";
@@ -57,6 +59,19 @@ Deno.test("flat files in a blob store", async () => {
     const files = new BlobFlatFiles(new MemoryBlobStore());
     await cases(files, dir);
     assert.equal(files.pendingUploads !== undefined, true);
+    // Logs and listings are files of the layout too: bytes in, the same bytes out.
+    const log = new Uint8Array([0xff, 0xfe, 10]); // not UTF-8: kept as it is
+    await files.writeText(`log/${HASH}-x.drv`, log);
+    await files.writeText(`${HASH}.ls`, '{"version":1}');
+    assert.deepEqual(await files.readBytes(`log/${HASH}-x.drv`), log);
+    assert.equal(await files.readBytes(`log/${HASH}-y.drv`), undefined);
+    assert.deepEqual(
+      (await Array.fromAsync(files.logsAndListings())).map((f) => [f.name, f.size]),
+      [[`${HASH}.ls`, 13], [`log/${HASH}-x.drv`, 3]],
+    );
+    assert.deepEqual((await Array.fromAsync(files.narinfos())).map((f) => f.name), [
+      `${HASH}.narinfo`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -141,3 +156,89 @@ Deno.test({
     }
   },
 });
+
+/** Reads that take 20 ms each, counting how many run at once; listings recorded. */
+class SlowReads extends MemoryBlobStore {
+  now = 0;
+  most = 0;
+  lists: [string, boolean][] = [];
+  override async get(key: string) {
+    this.most = Math.max(this.most, ++this.now);
+    await new Promise((r) => setTimeout(r, 20));
+    this.now--;
+    return await super.get(key);
+  }
+  override list(prefix: string, opts: { shallow?: boolean } = {}) {
+    this.lists.push([prefix, opts.shallow === true]);
+    return super.list(prefix, opts);
+  }
+}
+
+Deno.test({
+  name: "filesystem backend list: 16 narinfo reads at a time, listing order, top level only",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = await tempDir();
+    const blobs = new SlowReads("mem-slow");
+    const store = await FsStore.open(cacheLayout(`${tmp.path}/cache`), {
+      files: new BlobFlatFiles(blobs),
+    });
+    try {
+      const alphabet = "0123456789abcdfghijklmnpqrsvwxyz";
+      const hashes = Array.from(
+        { length: 40 },
+        (_, i) => alphabet[i % 32].repeat(31) + "0a"[i >> 5],
+      );
+      for (const h of hashes) {
+        await blobs.put(`${h}.narinfo`, new TextEncoder().encode(formatNarinfo(infoOf(h))));
+      }
+      // Another cache's narinfo in the same bucket: not this cache's, and not walked.
+      await blobs.put(`caches/other/${hashes[0]}.narinfo`, new Uint8Array(1));
+      const t0 = performance.now();
+      const got = (await Array.fromAsync(store.list())).map((i) => i.storePath.slice(11, 43));
+      const ms = performance.now() - t0;
+      assert.deepEqual(got, [...hashes].sort());
+      assert.equal(blobs.most, 16, "16 GETs in flight, no more");
+      assert.ok(ms < 40 * 20 / 2, `40 reads of 20 ms took ${ms.toFixed(0)} ms`);
+      assert.deepEqual(blobs.lists, [["", true]], "one shallow listing of the top level");
+    } finally {
+      await store.close();
+      await tmp.cleanup();
+    }
+  },
+});
+
+Deno.test("blob store listings: shallow lists the prefix's own keys, no deeper", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/tmp`);
+    for (const blobs of [new MemoryBlobStore(), new FsBlobStore(dir, `${dir}/tmp`)]) {
+      for (
+        const k of ["a.narinfo", "b.narinfo", "nar/x.nar", "caches/o/c.narinfo", "nix-cache-info"]
+      ) {
+        await blobs.put(k, new Uint8Array(1));
+      }
+      const keys = async (p: string, shallow: boolean) =>
+        (await Array.fromAsync(blobs.list(p, { shallow }))).map((o) => o.key);
+      assert.deepEqual(await keys("", true), ["a.narinfo", "b.narinfo", "nix-cache-info"]);
+      assert.deepEqual(await keys("ca", true), []);
+      assert.deepEqual(await keys("caches/o/", true), ["caches/o/c.narinfo"]);
+      assert.equal((await keys("", false)).length, 5);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function infoOf(h: string): NarInfo {
+  return {
+    storePath: `/nix/store/${h}-x`,
+    url: `nar/${"1".repeat(52)}.nar`,
+    compression: "none",
+    narHash: { algo: "sha256", digest: new Uint8Array(32) },
+    narSize: 1,
+    references: [],
+    sigs: [],
+  };
+}

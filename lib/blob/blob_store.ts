@@ -34,6 +34,11 @@ export interface PendingUpload {
   started: number;
 }
 
+export interface ListOptions {
+  pageSize?: number;
+  shallow?: boolean;
+}
+
 export interface BlobStore {
   /** What the store is, for logs and `status`: a path or `s3://bucket/prefix` (never a secret). */
   readonly where: string;
@@ -59,8 +64,12 @@ export interface BlobStore {
   /** Fills `buf` from `offset` of `key` and returns it (same errors as `read`). */
   readInto(key: string, offset: number, buf: Uint8Array): Promise<Uint8Array>;
   head(key: string): Promise<BlobInfo | undefined>;
-  /** Every object whose key starts with `prefix`, in key order, `pageSize` per request. */
-  list(prefix: string, opts?: { pageSize?: number }): AsyncIterable<BlobInfo>;
+  /**
+   * Every object whose key starts with `prefix`, in key order, `pageSize` per
+   * request. `shallow`: only keys with no `/` after the prefix, without
+   * walking the "folders" below it (S3: `delimiter=/`).
+   */
+  list(prefix: string, opts?: ListOptions): AsyncIterable<BlobInfo>;
   /** Deletes the keys (absent ones are fine), in batches. */
   deleteMany(keys: string[]): Promise<void>;
   /** Uploads started under `prefix` and never completed or aborted. */

@@ -10,6 +10,7 @@ import {
   BlobNotFoundError,
   type BlobStore,
   checkKey,
+  type ListOptions,
   type PendingUpload,
   StorageError,
   StorageFullError,
@@ -168,7 +169,7 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BlobInfo> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<BlobInfo> {
     // Keys are paths: walk the directory the prefix names, in key order.
     const cut = prefix.lastIndexOf("/");
     const dir = cut < 0 ? "" : prefix.slice(0, cut + 1);
@@ -186,6 +187,7 @@ export class FsBlobStore implements BlobStore {
         // Work in progress is not an object.
         if (key === "tmp") continue;
         if (e.isDirectory) {
+          if (opts.shallow && rel === dir && key.startsWith(prefix)) continue;
           if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(`${key}/`);
         } else if (e.isFile && key.startsWith(prefix)) {
           const st = await Deno.stat(`${this.root}/${key}`).catch(() => undefined);

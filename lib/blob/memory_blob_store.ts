@@ -9,6 +9,7 @@ import {
   BlobNotFoundError,
   type BlobStore,
   checkKey,
+  type ListOptions,
   type PendingUpload,
   StorageError,
   StorageFullError,
@@ -129,9 +130,11 @@ export class MemoryBlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BlobInfo> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<BlobInfo> {
     this.#op("list");
-    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    const keys = [...this.#objects.keys()].filter((k) =>
+      k.startsWith(prefix) && !(opts.shallow && k.slice(prefix.length).includes("/"))
+    ).sort();
     for (const key of keys) {
       const o = this.#objects.get(key);
       if (o) yield { key, size: o.bytes.length, mtime: o.mtime };

@@ -8,7 +8,8 @@
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import type { MetaStore } from "../kv/meta_store.ts";
 import { type NarInfo, parseNarinfo } from "../narinfo/mod.ts";
-import { type FlatFiles, isStoreFailure } from "../store/flat_files.ts";
+import { type FlatFiles, isStoreFailure, NARINFO_READ_AHEAD } from "../store/flat_files.ts";
+import { readAhead } from "../store/read_ahead.ts";
 
 /** One published path of the filesystem backend. */
 export interface FsPath {
@@ -28,9 +29,6 @@ export interface FsTarget {
   meta: MetaStore;
   files: FlatFiles;
 }
-
-/** Narinfos read per request round: a bucket answers GETs in parallel. */
-const READ_AHEAD = 16;
 
 /**
  * Narinfos already parsed, by name, with the size and time they had: gc
@@ -74,15 +72,7 @@ export async function listFsPaths(
       if (!(err instanceof Deno.errors.NotFound)) bad.push(`${f.name}: ${(err as Error).message}`);
     }
   };
-  let batch: Promise<void>[] = [];
-  for await (const f of files.narinfos()) {
-    batch.push(one(f));
-    if (batch.length >= READ_AHEAD) {
-      await Promise.all(batch);
-      batch = [];
-    }
-  }
-  await Promise.all(batch);
+  for await (const _ of readAhead(files.narinfos(), NARINFO_READ_AHEAD, one));
   for (const name of memo.keys()) if (!seen.has(name)) memo.delete(name);
   return out;
 }

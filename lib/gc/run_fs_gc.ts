@@ -186,6 +186,7 @@ async function measureFlat(t: FsTarget): Promise<CacheBytes> {
   let total = (await t.files.stat("nix-cache-info"))?.size ?? 0;
   for await (const f of t.files.narinfos()) total += f.size;
   for await (const f of t.files.nars()) total += f.size;
+  for await (const f of t.files.logsAndListings?.() ?? []) total += f.size;
   return { total, kv: 0, kvFree: 0 };
 }
 

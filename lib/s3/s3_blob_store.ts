@@ -26,6 +26,7 @@ import {
   BlobNotFoundError,
   type BlobStore,
   checkKey,
+  type ListOptions,
   type PendingUpload,
   StorageError,
   StorageFullError,
@@ -268,12 +269,14 @@ export class S3BlobStore implements BlobStore {
     };
   }
 
-  async *list(prefix: string, opts: { pageSize?: number } = {}): AsyncIterable<BlobInfo> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<BlobInfo> {
     const p = this.#o.prefix + prefix;
     const size = Math.min(1000, Math.max(1, opts.pageSize ?? this.#o.pageSize));
     let token: string | undefined;
     for (let page = 0;; page++) {
       const q = new URLSearchParams({ "list-type": "2", prefix: p, "max-keys": String(size) });
+      // The keys below a `/` come back rolled up as CommonPrefixes, ignored here.
+      if (opts.shallow) q.set("delimiter", "/");
       if (token) q.set("continuation-token", token);
       const res = await this.#send("ListObjectsV2", "GET", `${this.#base}/?${q}`);
       const xml = await res.text();

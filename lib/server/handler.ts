@@ -26,6 +26,7 @@ import { NARINFO_FIELDS, NOT_FOUND_BODY, NOT_FOUND_FIELDS } from "./quick_route.
 import { type AppHandler, type AppRequest, type AppResponse, reply } from "./app.ts";
 import type { FileBody } from "../blob/file_body.ts";
 import type { NarTable } from "./nar_table.ts";
+import { readLog } from "../store/upload_files.ts";
 
 export interface HandlerDeps {
   store: Store;
@@ -217,12 +218,8 @@ const IMMUTABLE = ["cache-control", "public, max-age=31536000, immutable"] as co
 
 async function serveLog(deps: HandlerDeps, name: string, head: boolean): Promise<Response> {
   if (!LOG_NAME.test(name)) return notFound();
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = await Deno.readFile(`${deps.logsDir}/${name}`);
-  } catch {
-    return notFound();
-  }
+  const bytes = await readLog(deps.store, deps.logsDir, name).catch(() => undefined);
+  if (!bytes) return notFound();
   return new Response(head ? null : bytes, {
     headers: {
       "content-type": "text/plain; charset=utf-8",

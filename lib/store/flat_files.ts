@@ -37,9 +37,11 @@ export interface FlatFiles {
   prepare(): Promise<void>;
   /** The file's text; undefined when absent (other failures throw). */
   readText(name: string): Promise<string | undefined>;
+  /** The file's bytes; undefined when absent (other failures throw). */
+  readBytes(name: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
   stat(name: string): Promise<FlatFile | undefined>;
-  /** Writes `text` as `name`, atomically (replaces the file). */
-  writeText(name: string, text: string): Promise<void>;
+  /** Writes `text` (or bytes) as `name`, atomically (replaces the file). */
+  writeText(name: string, text: string | Uint8Array): Promise<void>;
   /**
    * Moves a complete local file (under the cache's tmp/) in as `name`,
    * atomically: once this resolves the file is complete under its name.
@@ -51,6 +53,8 @@ export interface FlatFiles {
   narinfos(): AsyncIterable<FlatFile>;
   /** Every file under `nar/`. */
   nars(): AsyncIterable<FlatFile>;
+  /** Build logs (`log/<drv>`) and NAR listings (`<hash>.ls`), when kept here (a bucket). */
+  logsAndListings?(): AsyncIterable<FlatFile>;
   /** Bytes [start, end) of `name` (`BlobNotFoundError` when absent, `RangeError` when shorter). */
   read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>>;
   /** The file's path when files are plain local files (served with sendfile). */
@@ -60,8 +64,13 @@ export interface FlatFiles {
   abortUpload?(u: PendingUpload): Promise<void>;
 }
 
+/** Narinfos read at a time (list, gc, verify): a bucket answers GETs in parallel. */
+export const NARINFO_READ_AHEAD = 16;
+
 /** `<hash32>.narinfo` (nix32 alphabet), the only names at the root that are narinfos. */
 const NARINFO = /^[0-9a-df-np-sv-z]{32}\.narinfo$/;
+
+const LISTING = /^[0-9a-df-np-sv-z]{32}\.ls$/;
 
 export function narinfoName(hashPart: string): string {
   return `${hashPart}.narinfo`;
@@ -93,6 +102,15 @@ export class LocalFlatFiles implements FlatFiles {
     }
   }
 
+  async readBytes(name: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    try {
+      return await Deno.readFile(this.localPath(name));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
   async stat(name: string): Promise<FlatFile | undefined> {
     try {
       const st = await Deno.stat(this.localPath(name));
@@ -103,7 +121,7 @@ export class LocalFlatFiles implements FlatFiles {
     }
   }
 
-  writeText(name: string, text: string): Promise<void> {
+  writeText(name: string, text: string | Uint8Array): Promise<void> {
     return writeFileAtomic(this.tmp, this.localPath(name), text);
   }
 
@@ -224,13 +242,18 @@ export class BlobFlatFiles implements FlatFiles {
     return bytes && new TextDecoder().decode(bytes);
   }
 
+  async readBytes(name: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    const bytes = await this.blobs.get(name);
+    return bytes && new Uint8Array(bytes);
+  }
+
   async stat(name: string): Promise<FlatFile | undefined> {
     const h = await this.blobs.head(name);
     return h && { name, size: h.size, mtime: h.mtime };
   }
 
-  writeText(name: string, text: string): Promise<void> {
-    return this.blobs.put(name, new TextEncoder().encode(text));
+  writeText(name: string, text: string | Uint8Array): Promise<void> {
+    return this.blobs.put(name, typeof text === "string" ? new TextEncoder().encode(text) : text);
   }
 
   putFile(name: string, tmpPath: string): Promise<void> {
@@ -243,10 +266,21 @@ export class BlobFlatFiles implements FlatFiles {
     return names;
   }
 
-  async *narinfos(): AsyncIterable<FlatFile> {
-    // No delimiter in the port's listing: `nar/` and other caches' `caches/…` are skipped here.
-    for await (const o of this.blobs.list("")) {
-      if (NARINFO.test(o.key)) yield { name: o.key, size: o.size, mtime: o.mtime };
+  narinfos(): AsyncIterable<FlatFile> {
+    return this.#topLevel(NARINFO);
+  }
+
+  async *logsAndListings(): AsyncIterable<FlatFile> {
+    yield* this.#topLevel(LISTING);
+    for await (const o of this.blobs.list("log/")) {
+      yield { name: o.key, size: o.size, mtime: o.mtime };
+    }
+  }
+
+  async *#topLevel(names: RegExp): AsyncIterable<FlatFile> {
+    // Only the top level: `nar/`, `log/` and other caches' `caches/<name>/` are not walked.
+    for await (const o of this.blobs.list("", { shallow: true })) {
+      if (names.test(o.key)) yield { name: o.key, size: o.size, mtime: o.mtime };
     }
   }
 

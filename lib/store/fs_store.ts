@@ -30,19 +30,24 @@ import {
 } from "./store.ts";
 import { buildNarinfo, checkExpected, missingReferences } from "./publish_helpers.ts";
 import { findStoredNar, recordStoredNar } from "./stored_nar.ts";
-import { type FlatFiles, LocalFlatFiles, narinfoName } from "./flat_files.ts";
+import { type FlatFiles, LocalFlatFiles, NARINFO_READ_AHEAD, narinfoName } from "./flat_files.ts";
+import { readAhead } from "./read_ahead.ts";
 
 const noop = () => Promise.resolve();
 
 export class FsStore implements Store {
   readonly backend = "filesystem" as const;
+  readonly sideFiles?: FlatFiles;
 
   private constructor(
     readonly layout: CacheLayout,
     readonly meta: MetaStore,
     readonly files: FlatFiles,
     readonly storageName: string,
-  ) {}
+  ) {
+    // In a bucket, logs and listings sit next to the narinfos, as the flat layout has them.
+    if (files.kind !== "local") this.sideFiles = files;
+  }
 
   /**
    * `files`: where the layout lives (default: the cache directory), named
@@ -75,8 +80,9 @@ export class FsStore implements Store {
   }
 
   async *list(): AsyncIterable<NarInfo> {
-    for await (const f of this.files.narinfos()) {
-      const info = await this.getNarinfo(f.name.slice(0, -8));
+    // In listing order, NARINFO_READ_AHEAD GETs at a time.
+    const read = (f: { name: string }) => this.getNarinfo(f.name.slice(0, -8));
+    for await (const info of readAhead(this.files.narinfos(), NARINFO_READ_AHEAD, read)) {
       if (info) yield info;
     }
   }

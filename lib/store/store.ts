@@ -10,6 +10,7 @@ import type { PathMeta } from "../narinfo/path_meta.ts";
 import type { AuditEvent } from "../kv/records.ts";
 import type { NarInfo } from "../narinfo/mod.ts";
 import type { SecretKey } from "../sign/mod.ts";
+import type { FlatFiles } from "./flat_files.ts";
 
 export type { PathMeta };
 
@@ -113,6 +114,11 @@ export interface NarBody {
 
 export interface Store {
   readonly backend: "kv" | "filesystem";
+  /**
+   * Where build logs (`log/<drv>`) and NAR listings (`<hash>.ls`) go when not
+   * under the cache directory: the bucket of a filesystem backend on S3.
+   */
+  readonly sideFiles?: FlatFiles;
   getNarinfo(hashPart: string): Promise<NarInfo | undefined>;
   list(): AsyncIterable<NarInfo>;
   /** Stores a NAR (chunks, compression, FileHash) without publishing any path. */

@@ -9,12 +9,17 @@
  * <cache>/build-trace-v2/<drv>/<out>.doi      CA derivations (Nix >= 2.35)
  * ```
  *
+ * With a filesystem backend on S3 (`Store.sideFiles`) logs and listings are
+ * objects of the bucket instead: `log/<drv>` and `<hash>.ls`, as in the flat
+ * layout `nix copy --to file://` writes.
+ *
  * Names are checked against strict patterns before any filesystem call, so
  * no URL can reach outside these folders. A listing is served only once its
  * path is published: an abandoned upload stays invisible.
  */
 import { writeFileAtomic } from "../blob/atomic_file.ts";
 import type { UploadContext } from "./upload_context.ts";
+import type { Store } from "./store.ts";
 import { UploadRefused } from "./upload_refused.ts";
 
 const NAME = "[A-Za-z0-9+\\-._?=]{1,211}";
@@ -39,7 +44,20 @@ export async function putLog(ctx: UploadContext, drv: string, text: Uint8Array):
   if (!isLogName(drv)) {
     throw new UploadRefused("bad-request", `log/${drv}: not a derivation name (<hash>-<name>.drv)`);
   }
-  await writeFileAtomic(ctx.layout.tmp, `${ctx.layout.logs}/${drv}`, text);
+  const side = ctx.store.sideFiles;
+  if (side) await side.writeText(`log/${drv}`, text);
+  else await writeFileAtomic(ctx.layout.tmp, `${ctx.layout.logs}/${drv}`, text);
+}
+
+/** A stored build log (`drv` already checked by the caller), or undefined. */
+export function readLog(
+  store: Store,
+  logsDir: string,
+  drv: string,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  return store.sideFiles
+    ? store.sideFiles.readBytes(`log/${drv}`)
+    : readOrUndefined(`${logsDir}/${drv}`);
 }
 
 /** Stores a NAR listing after checking it is the JSON Nix writes (`{"version":1,…}`). */
@@ -55,6 +73,8 @@ export async function putListing(
       `${hashPart}.ls: not a NAR listing ({"version":1,"root":…})`,
     );
   }
+  const side = ctx.store.sideFiles;
+  if (side) return await side.writeText(`${hashPart}.ls`, text);
   const dir = `${ctx.layout.root}/listings`;
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(ctx.layout.tmp, `${dir}/${hashPart}.ls`, text);
@@ -66,6 +86,8 @@ export async function readListing(
   hashPart: string,
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
   if (!(await ctx.store.getNarinfo(hashPart))) return undefined;
+  const side = ctx.store.sideFiles;
+  if (side) return await side.readBytes(`${hashPart}.ls`);
   return await readOrUndefined(`${ctx.layout.root}/listings/${hashPart}.ls`);
 }
 
