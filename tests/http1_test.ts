@@ -195,6 +195,25 @@ Deno.test("the head parser reads only the request line when the fields repeat", 
   assert.equal(old.keepAlive, false);
 });
 
+Deno.test("a new parser takes the shortcut for fields another parser of the thread read", () => {
+  const fields = "Host: shared\r\nRange: bytes=5-9\r\n\r\n";
+  const a = new HeadParser().parse(...bounds(`GET /nar/x HTTP/1.1\r\n${fields}`));
+  // A new connection (a new parser) with the same fields: no second full parse.
+  const b = new HeadParser().parse(...bounds(`GET /nar/y HTTP/1.1\r\n${fields}`));
+  assert.equal(b.headers, a.headers);
+  assert.deepEqual([b.method, b.path], ["GET", "/nar/y"]);
+  // The version is part of the match: the same fields under HTTP/1.0 mean other framing.
+  const old = new HeadParser().parse(...bounds(`GET /nar/y HTTP/1.0\r\n${fields}`));
+  assert.notEqual(old.headers, a.headers);
+  assert.equal(old.keepAlive, false);
+  assert.equal(b.keepAlive, true);
+});
+
+function bounds(text: string): [Uint8Array, number, number] {
+  const b = enc.encode(text);
+  return [b, 0, b.length];
+}
+
 Deno.test("findHeadEnd finds the first CRLF CRLF within bounds", () => {
   const b = enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\nNEXT\r\n\r\n");
   assert.equal(findHeadEnd(b, 0, b.length), 27);
