@@ -240,8 +240,12 @@ export async function machineInfo(): Promise<Record<string, string>> {
   };
 }
 
-/** A GitHub markdown table; cells are padded so the text form lines up too. */
-export function markdownTable(headers: string[], rows: string[][]): string {
+/**
+ * A GitHub markdown table; cells are padded so the text form lines up too. A `|` inside a cell
+ * (a shell pipeline in a baseline's name) is escaped, or it would split the cell.
+ */
+export function markdownTable(headers: string[], cellRows: string[][]): string {
+  const rows = cellRows.map((r) => r.map((c) => (c ?? "").replaceAll("|", "\\|")));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (c ?? "").padEnd(widths[i])).join(" | ")} |`;
