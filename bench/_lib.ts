@@ -271,3 +271,30 @@ export async function writeReport(path: string, md: string): Promise<void> {
   const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
   if (!fmt.success) throw new Error(`deno fmt ${path}: ${new TextDecoder().decode(fmt.stderr)}`);
 }
+
+/**
+ * A one-table report (workload, result, detail, target) as the side benchmarks write it: title,
+ * the command and date, the machine, a short description of the setup, the table.
+ */
+export async function writeWorkloadReport(
+  path: string,
+  title: string,
+  command: string,
+  setup: string[],
+  rows: string[][],
+): Promise<string> {
+  const info = await machineInfo();
+  const md = [
+    `# ${title}`,
+    "",
+    `\`${command}\`, ${new Date().toISOString()}.`,
+    Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
+    "",
+    ...setup,
+    "",
+    markdownTable(["workload", "result", "detail", "target"], rows),
+    "",
+  ].join("\n");
+  await writeReport(path, md);
+  return md;
+}

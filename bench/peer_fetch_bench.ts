@@ -34,7 +34,7 @@ import {
   type SwarmNode,
   until,
 } from "../tests/_swarm_nodes.ts";
-import { machineInfo, markdownTable, memoryKiB, writeReport } from "./_lib.ts";
+import { memoryKiB, writeWorkloadReport } from "./_lib.ts";
 
 const quick = Deno.args.includes("--quick");
 const argOf = (flag: string) => {
@@ -305,22 +305,16 @@ try {
       rssTarget ? "met (< 150 MiB)" : "missed (< 150 MiB)",
     ]);
 
-    const info = await machineInfo();
-    const md = [
-      "# Peer fetch benchmark",
-      "",
-      `\`deno run -A bench/peer_fetch_bench.ts${quick ? " --quick" : ""}\`, ${
-        new Date().toISOString()
-      }.`,
-      Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
-      "",
-      "Three network namespaces on a bridge (veth pairs); A and B hold the NAR, C fetches it for",
-      "curl on its host through its `swarm --also-serve`. Random data: the NAR file is the NAR.",
-      "",
-      markdownTable(["workload", "result", "detail", "target"], rows),
-      "",
-    ].join("\n");
-    await writeReport(OUT, md);
+    const md = await writeWorkloadReport(
+      OUT,
+      "Peer fetch benchmark",
+      `deno run -A bench/peer_fetch_bench.ts${quick ? " --quick" : ""}`,
+      [
+        "Three network namespaces on a bridge (veth pairs); A and B hold the NAR, C fetches it for",
+        "curl on its host through its `swarm --also-serve`. Random data: the NAR file is the NAR.",
+      ],
+      rows,
+    );
     console.log(md);
   }
 } finally {

@@ -15,7 +15,7 @@
  */
 import { arcaArgs, buildPath, nixEnv, runOk } from "../tests/_run.ts";
 import { arcaEnv, makeKey } from "../tests/_cache_fixture.ts";
-import { freePort, machineInfo, markdownTable, memoryKiB, sleep, writeReport } from "./_lib.ts";
+import { freePort, memoryKiB, sleep, writeWorkloadReport } from "./_lib.ts";
 import { MetaStore } from "../lib/kv/meta_store.ts";
 import { SwarmStore } from "../lib/kv/swarm_store.ts";
 import { encodeEntry, type Entry, entryKey } from "../lib/swarm/proto/entry.ts";
@@ -333,19 +333,13 @@ try {
   ]);
   link.close();
 
-  const info = await machineInfo();
-  const md = [
-    "# Swarm benchmark",
-    "",
-    `\`deno run -A bench/swarm_bench.ts${quick ? " --quick" : ""}\`, ${new Date().toISOString()}.`,
-    Object.entries(info).map(([k, v]) => `${k}: ${v}`).join("; "),
-    "",
-    "Two `arca swarm --also-serve` processes on loopback, a counting TCP relay between them.",
-    "",
-    markdownTable(["workload", "result", "detail", "target"], rows),
-    "",
-  ].join("\n");
-  await writeReport(OUT, md);
+  const md = await writeWorkloadReport(
+    OUT,
+    "Swarm benchmark",
+    `deno run -A bench/swarm_bench.ts${quick ? " --quick" : ""}`,
+    ["Two `arca swarm --also-serve` processes on loopback, a counting TCP relay between them."],
+    rows,
+  );
   console.log(md);
 } finally {
   for (const c of children) {
