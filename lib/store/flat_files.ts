@@ -13,13 +13,9 @@
  * or holds all the bytes), and `read` resolves only once the first bytes can
  * come, erroring the stream if the store fails midway.
  */
-import { prepareDirs, tmpName, writeFileAtomic } from "../blob/atomic_file.ts";
-import {
-  BlobNotFoundError,
-  type BlobStore,
-  type PendingUpload,
-  StorageError,
-} from "../blob/blob_store.ts";
+import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
+import { FsBlobStore } from "../blob/fs_blob_store.ts";
+import { type BlobStore, type PendingUpload, StorageError } from "../blob/blob_store.ts";
 
 /** One file of the layout: `name` is relative to the root (`nar/<file>`, `<hash>.narinfo`). */
 export interface FlatFile {
@@ -80,9 +76,12 @@ export function narinfoName(hashPart: string): string {
 export class LocalFlatFiles implements FlatFiles {
   readonly kind = "local" as const;
   readonly where: string;
+  /** The same directory as a blob store: its ranged reads and its atomic moves (across disks too). */
+  readonly #blobs: FsBlobStore;
 
   constructor(readonly root: string, readonly tmp = `${root}/tmp`) {
     this.where = root;
+    this.#blobs = new FsBlobStore(root, tmp);
   }
 
   async prepare(): Promise<void> {
@@ -125,21 +124,8 @@ export class LocalFlatFiles implements FlatFiles {
     return writeFileAtomic(this.tmp, this.localPath(name), text);
   }
 
-  async putFile(name: string, tmpPath: string): Promise<void> {
-    const dest = this.localPath(name);
-    try {
-      await Deno.rename(tmpPath, dest);
-    } catch (e) {
-      // A storage on another filesystem than the cache's tmp/: copy, sync, rename.
-      if ((e as { code?: string }).code !== "EXDEV") throw e;
-      const part = tmpName(this.tmp);
-      await Deno.copyFile(tmpPath, part);
-      const f = await Deno.open(part, { write: true });
-      await f.sync();
-      f.close();
-      await Deno.rename(part, dest);
-      await Deno.remove(tmpPath);
-    }
+  putFile(name: string, tmpPath: string): Promise<void> {
+    return this.#blobs.putFile(name, tmpPath);
   }
 
   async remove(names: string[]): Promise<string[]> {
@@ -178,44 +164,8 @@ export class LocalFlatFiles implements FlatFiles {
     }
   }
 
-  async read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
-    let f: Deno.FsFile;
-    try {
-      f = await Deno.open(this.localPath(name));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new BlobNotFoundError(this.where, name);
-      throw e;
-    }
-    const size = (await f.stat()).size;
-    if (end > size) {
-      f.close();
-      throw new RangeError(`${this.where}/${name} holds ${size} bytes, not ${end}`);
-    }
-    await f.seek(start, Deno.SeekMode.Start);
-    let left = end - start;
-    return new ReadableStream<Uint8Array>({
-      async pull(ctl) {
-        const buf = new Uint8Array(Math.min(256 * 1024, left));
-        const n = left === 0 ? null : await f.read(buf);
-        if (n === null) {
-          f.close();
-          if (left > 0) ctl.error(new RangeError(`${name} ended ${left} bytes early`));
-          else ctl.close();
-          return;
-        }
-        left -= n;
-        ctl.enqueue(buf.subarray(0, n));
-        if (left === 0) {
-          f.close();
-          ctl.close();
-        }
-      },
-      cancel() {
-        try {
-          f.close();
-        } catch { /* closed */ }
-      },
-    });
+  read(name: string, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
+    return this.#blobs.read(name, start, end - start);
   }
 }
 
