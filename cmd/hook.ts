@@ -8,12 +8,12 @@ import { basename, dirname } from "node:path";
 import type { Command } from "./_command.ts";
 import { expectPositionals, parseFlags, str } from "./_args.ts";
 import { cacheLayout } from "../lib/blob/cache_layout.ts";
-import { writeFileAtomic } from "../lib/blob/atomic_file.ts";
 import { referencesFirst } from "../lib/io/nix_path_info.ts";
 import { localPathInfo, nixBuildLog, nixDbValidOutputs } from "../lib/io/nix_db.ts";
 import { effectiveConfig, signingKeys, withStore } from "./_context.ts";
 import { importAll } from "./_import_flags.ts";
-import type { FlatFiles } from "../lib/store/flat_files.ts";
+import type { Store } from "../lib/store/store.ts";
+import { writeLog } from "../lib/store/upload_files.ts";
 
 export const hookCommand: Command = {
   name: "hook",
@@ -46,8 +46,12 @@ are printed and appended to FILE (default <cache-dir>/hook.log); exit status 0.`
       const failed = await withStore(config, async (store) => {
         const n = await importAll(store, metas, config, keys, false);
         if (drv) {
-          const layout = cacheLayout(config.cache_dir, config.db_path);
-          await storeLog(layout, drv, config.store_dir, store.sideFiles);
+          await storeLog(
+            store,
+            cacheLayout(config.cache_dir, config.db_path),
+            drv,
+            config.store_dir,
+          );
         }
         return n;
       });
@@ -84,10 +88,10 @@ async function validOutputs(drv: string): Promise<string[]> {
 
 /** Copies the build log Nix kept for `drv` (if any) into the cache. */
 async function storeLog(
+  store: Store,
   layout: { logs: string; tmp: string },
   drv: string,
   storeDir: string,
-  side?: FlatFiles,
 ): Promise<void> {
   let log = await nixBuildLog(drv, storeDir);
   if (!log) {
@@ -100,9 +104,7 @@ async function storeLog(
     log = out.stdout;
   }
   if (log.length === 0) return;
-  // A filesystem backend on S3 keeps logs in its bucket, as `log/<drv>` (upload_files.ts).
-  if (side) await side.writeText(`log/${basename(drv)}`, log);
-  else await writeFileAtomic(layout.tmp, `${layout.logs}/${basename(drv)}`, log);
+  await writeLog(store, layout, basename(drv), log);
 }
 
 async function report(logFile: string | undefined, msg: string): Promise<void> {

@@ -44,9 +44,22 @@ export async function putLog(ctx: UploadContext, drv: string, text: Uint8Array):
   if (!isLogName(drv)) {
     throw new UploadRefused("bad-request", `log/${drv}: not a derivation name (<hash>-<name>.drv)`);
   }
-  const side = ctx.store.sideFiles;
-  if (side) await side.writeText(`log/${drv}`, text);
-  else await writeFileAtomic(ctx.layout.tmp, `${ctx.layout.logs}/${drv}`, text);
+  await writeLog(ctx.store, ctx.layout, drv, text);
+}
+
+/**
+ * Stores a build log (`drv` already checked): in the bucket of a filesystem
+ * backend on S3, else under the cache's `logs/`. Uploads and the post-build
+ * hook both write through here.
+ */
+export async function writeLog(
+  store: Store,
+  layout: { logs: string; tmp: string },
+  drv: string,
+  text: Uint8Array,
+): Promise<void> {
+  if (store.sideFiles) await store.sideFiles.writeText(`log/${drv}`, text);
+  else await writeFileAtomic(layout.tmp, `${layout.logs}/${drv}`, text);
 }
 
 /** A stored build log (`drv` already checked by the caller), or undefined. */
