@@ -51,6 +51,12 @@ const BATCH = 16;
 /** Body pieces for readers that bring no buffer of their own. */
 const PIECE_BYTES = 256 * 1024;
 const MANIFEST_TIMEOUT_MS = 10_000;
+/** A peer that answers "busy" is asked again after this long, up to BUSY_TRIES times a transfer. */
+const BUSY_RETRY_MS = 200;
+const BUSY_TRIES = 25;
+/** With every source gone, other holders are looked for this many times, this far apart. */
+const REFRESH_TRIES = 8;
+const REFRESH_EVERY_MS = 500;
 const CHUNK_TIMEOUT_MS = 20_000;
 /** Bytes of a `chunk` message before its data. */
 const CHUNK_HEADER = 10;
@@ -111,6 +117,7 @@ interface Source {
   key: string;
   outstanding: number;
   dropped: boolean;
+  busy: number;
 }
 
 export class PeerFetcher {
@@ -331,6 +338,9 @@ class Transfer {
   #saving = true;
   /** Who gave the chunk list (blamed if the chunks do not make the NarHash). */
   #listedBy: Source | undefined;
+  #refreshing: Promise<boolean> | undefined;
+  /** Chunks waiting while the sources are looked for again. */
+  #orphans: number[] = [];
 
   constructor(
     private f: PeerFetcher,
@@ -393,18 +403,51 @@ class Transfer {
     return true;
   }
 
-  #findSources(): Source[] {
+  #findSources(entry = this.entry): Source[] {
     const out: Source[] = [];
     for (const peer of this.f.opts.peers()) {
       if (peer.closed) continue;
       for (const { replica, key } of this.backers) {
         const seg = peer.indexOf(replica);
-        if (seg === undefined || !holderOf(this.entry, peer.key)?.live) continue;
-        out.push({ peer, seg, key, outstanding: 0, dropped: false });
+        if (seg === undefined || !holderOf(entry, peer.key)?.live) continue;
+        out.push({ peer, seg, key, outstanding: 0, dropped: false, busy: 0 });
         break;
       }
     }
     return out;
+  }
+
+  /**
+   * Holders that turned up since the transfer began (their state arrived
+   * after the entry was read, or their link came up later) join it: the
+   * entry is read again and every live holder not yet a source is added.
+   * A holder's state may be on its way, so this looks a few times over a
+   * few seconds (the client waits; it does not fail) before it says none.
+   */
+  #refresh(): Promise<boolean> {
+    return this.#refreshing ??= (async () => {
+      for (let n = 0; n < REFRESH_TRIES && !this.#failed; n++) {
+        if (n) await new Promise((r) => setTimeout(r, REFRESH_EVERY_MS));
+        if (await this.#addSources()) return true;
+      }
+      return false;
+    })().finally(() => this.#refreshing = undefined);
+  }
+
+  async #addSources(): Promise<boolean> {
+    const known = new Set(this.#sources.map((s) => s.peer));
+    let added = false;
+    for (const { replica, key } of this.backers) {
+      const e = await replica.entry(key).catch(() => undefined);
+      if (!e || compareBytes(e.narHash, this.entry.narHash) !== 0) continue;
+      for (const s of this.#findSources(e)) {
+        if (known.has(s.peer)) continue;
+        known.add(s.peer);
+        this.#sources.push(s);
+        added = true;
+      }
+    }
+    return added;
   }
 
   /** The chunk list from the first holder that gives one that adds up. */
@@ -519,7 +562,18 @@ class Transfer {
     if (this.#failed) return;
     const usable = this.#sources.filter((s) => !s.dropped && !s.peer.closed);
     if (!usable.length) {
-      this.#fail(new FetchError(`no peer left that can deliver chunk ${i}`));
+      // Every source went: look again for holders before giving up.
+      this.#orphans.push(i);
+      if (this.#orphans.length > 1) return; // a look is on its way
+      void this.#refresh().then((added) => {
+        const waiting = this.#orphans;
+        this.#orphans = [];
+        if (!added) {
+          this.#fail(new FetchError(`no peer left that can deliver chunk ${waiting[0]}`));
+          return;
+        }
+        for (const k of waiting) this.#ask(k);
+      });
       return;
     }
     // A run of BATCH chunks goes to one peer (it answers them in one write), the next run to
@@ -547,6 +601,11 @@ class Transfer {
     ).then((m) => {
       s.outstanding--;
       this.#unqueue();
+      if (m.t === "nar_err" && m.error === "busy" && ++s.busy <= BUSY_TRIES) {
+        // Its queue is full (other transfers too): asked again shortly, not dropped.
+        setTimeout(() => this.#ask(i), BUSY_RETRY_MS);
+        return;
+      }
       if (m.t !== "chunk") {
         s.dropped = true;
         this.f.opts.log(`${s.peer.name} did not give chunk ${i}: ${describe(m)}`);
