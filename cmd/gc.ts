@@ -19,7 +19,10 @@ export const gcCommand: Command = {
 Removes cached paths, never breaking a closure: when a path goes, every path
 that references it goes too, and the closures of pinned paths and gc roots
 ('arca pin', 'arca pins') always stay. Then frees the space nothing uses any
-more: NAR files, chunks and packs (packs that are mostly unused are compacted).
+more: NAR files, chunks and packs (packs that are mostly unused are compacted),
+and the listings (<hash>.ls) and build logs that went with removed paths (a log
+goes with the last cached path its derivation built; logs of derivations no
+cached path names are kept).
 With the filesystem backend, <hash>.narinfo files go first, then the files
 under nar/ that no narinfo names.
 
@@ -114,7 +117,8 @@ function printReport(r: GcReport, dryRun: boolean): void {
         formatBytes(Math.max(0, r.before.storedBytes - r.after.storedBytes))
       }); ${s.packsDeleted} packs deleted, ${s.packsCompacted} compacted, ` +
       `${s.packsDoomed} waiting for the grace period; ${s.narFiles} NAR files, ` +
-      `${s.manifests} manifests, ${s.chunkEntries} chunk entries removed`,
+      `${s.manifests} manifests, ${s.chunkEntries} chunk entries, ${s.sideFiles} build logs ` +
+      `and listings removed`,
   );
   console.log(
     `gc: freed ${bytesText(sp.freed)} on disk${sp.vacuum ? ", VACUUMed the database" : ""};` +

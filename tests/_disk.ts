@@ -46,11 +46,13 @@ export async function assertDuAgrees(dir: string, shot: DiskShot): Promise<void>
   assert.equal(Number(r.stdout.split("\t")[0]), shot.total, "the test's du -sb walk is du's");
 }
 
-/** Bytes of the data files gc deletes: packs, manifests, NAR files, narinfos. */
+/** Bytes of the data files gc deletes: packs, manifests, NAR files, narinfos, listings, logs. */
 export function dataBytes(shot: DiskShot): number {
   let n = 0;
   for (const [rel, size] of shot.files) {
-    if (/^(packs|manifests|nar)\//.test(rel) || /^[^/]+\.narinfo$/.test(rel)) n += size;
+    if (/^(packs|manifests|nar|listings|logs)\//.test(rel) || /^[^/]+\.narinfo$/.test(rel)) {
+      n += size;
+    }
   }
   return n;
 }

@@ -207,7 +207,14 @@ Deno.test({
       assert.equal((await keys(bucket, "nar/")).length, closure.paths.length + 1);
 
       // gc --max-age: the closure (imported first) goes, the pushed path stays;
-      // listings come in pages of 2 and deletes in batches of 2.
+      // listings come in pages of 2 and deletes in batches of 2. The top's
+      // listing and build log (as an upload writes them) go with it; the log
+      // of a derivation no cached path names stays.
+      const topLs = `${closure.top.slice(11, 43)}.ls`;
+      const topDrv = (await runOk("nix-store", ["-q", "--deriver", closure.top], { env: nix }))
+        .trim().slice(11);
+      await bucket.put(topLs, new TextEncoder().encode('{"version":1,"root":{}}'));
+      await bucket.put(`log/${topDrv}`, new TextEncoder().encode("building the top\n"));
       await sleep(1500);
       // A narinfo hit on the pushed path makes it recent.
       await touchNarinfo(env, await pushedHash());
@@ -216,6 +223,14 @@ Deno.test({
       assert.deepEqual(await narinfoKeys(bucket), [`${await pushedHash()}.narinfo`]);
       assert.equal((await keys(bucket, "nar/")).length, 1, "only the pushed path's NAR");
       assert.ok(gc2.space.fits);
+      assert.equal(gc2.sweep.sideFiles, 2, JSON.stringify(gc2.sweep));
+      assert.equal(await bucket.head(topLs), undefined);
+      assert.equal(await bucket.head(`log/${topDrv}`), undefined);
+      assert.ok(await bucket.head(`${await pushedHash()}.ls`), "the pushed path's listing stays");
+      assert.ok(
+        await bucket.head(`log/${"d".repeat(32)}-s3-flat-pushed.drv`),
+        "a log no path names stays",
+      );
 
       // --max-size bounds this cache's bytes in the bucket.
       const used = (await Array.fromAsync(bucket.list(""))).reduce((n, o) => n + o.size, 0);

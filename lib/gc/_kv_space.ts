@@ -11,6 +11,7 @@ import { narFileHeld, recentUploads } from "./_liveness.ts";
 import type { CacheBytes } from "./_measure.ts";
 import { type ChunkSpan, type ModelFile, type ModelPack, SpaceModel } from "./space_model.ts";
 import { placesOf, type SweepTarget } from "./sweep_store.ts";
+import { modelSides, type SideFiles, sideFilesOf } from "./side_files.ts";
 
 export async function kvSpace(
   t: SweepTarget,
@@ -21,6 +22,7 @@ export async function kvSpace(
     disk: CacheBytes;
     /** Paths earlier rounds of this run removed: their files are this run's to free too. */
     removed: NarRecord[];
+    side: SideFiles;
   },
 ): Promise<SpaceModel> {
   const uploaded = await recentUploads(t.meta, o.since);
@@ -63,12 +65,19 @@ export async function kvSpace(
     packBytes += f.size;
   }
   for (const f of manifests.values()) if (f.storage === LOCAL) manifestBytes += f.size;
+  const sides = modelSides(
+    await sideFilesOf(o.side, [...records].map(([h, r]) => ({ hashPart: h, deriver: r.deriver }))),
+    o.since,
+  );
+  for (const [name, f] of sides.files) files.set(name, f);
   return new SpaceModel({
-    other: o.disk.total - packBytes - manifestBytes,
+    other: o.disk.total - packBytes - manifestBytes - sides.bytes,
     kvFree: o.disk.kvFree,
     compactBelow: o.compactBelow,
     packs,
     files,
-    paths: new Map([...records].map(([h, r]) => [h, { file: r.fileHash, bytes: 0 }])),
+    paths: new Map(
+      [...records].map(([h, r]) => [h, { file: r.fileHash, bytes: 0, sides: sides.byPath.get(h) }]),
+    ),
   });
 }

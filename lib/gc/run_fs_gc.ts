@@ -10,6 +10,7 @@
  *      and others once older than the grace period (an upload's NAR waits
  *      there for its narinfo), with their KV records
  *   ─▶ abort multipart uploads under nar/ older than the grace period (S3)
+ *   ─▶ the removed paths' listings and build logs (`side_files.ts`)
  *   ─▶ measure; over --max-size? VACUUM the database, plan again (3 rounds at most)
  *   ─▶ one GarbageCollect audit event ─▶ measure: fits, or why not
  * ```
@@ -51,6 +52,15 @@ import {
 import { type ModelFile, SpaceModel } from "./space_model.ts";
 import { emptySweep, type SweepStats } from "./sweep_store.ts";
 import { narinfoName } from "../store/flat_files.ts";
+import {
+  bucketSideFiles,
+  localSideFiles,
+  modelSides,
+  type SideFiles,
+  sideFilesOf,
+  type SideUser,
+  sweepSideFiles,
+} from "./side_files.ts";
 
 const MAX_ROUNDS = 3;
 
@@ -63,8 +73,9 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     throw new GcBusyError("another gc is running on this cache");
   }
   let released = false;
+  const side = t.files.kind === "local" ? localSideFiles(t.layout) : bucketSideFiles(t.files);
   try {
-    const start = await measureFlat(t);
+    const start = await measureFlat(t, side);
     let disk: CacheBytes = start;
     let first: GcPlan | undefined;
     let last: GcPlan | undefined;
@@ -89,7 +100,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
         maxBytes: opts.maxBytes,
         graceMs,
         roots: await liveRootHashes(t.meta, now),
-        space: await fsSpace(t, records, files, since, disk, removed),
+        space: await fsSpace(t, records, files, since, disk, removed, side),
         graceYields: !lease,
       });
       first ??= plan;
@@ -113,15 +124,24 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
         // have published a narinfo naming it: take such paths (and their
         // referrers) out again, so no listed path lacks its NAR.
         gone.push(...await removeOrphans(t, deleted));
+        const remaining = [...(await listFsPaths(t.files)).values()].map(sideUser);
+        const swept = await sweepSideFiles(
+          side,
+          [...removed, ...gone].map(sideUser),
+          remaining,
+          since,
+        );
+        sweep.sideFiles += swept.files;
+        sweep.sideBytesFreed += swept.bytes;
       }
       for (const p of gone) narinfoBytes += p.size;
       removed.push(...gone);
       await dropAccess(t, new Set(gone.map((p) => p.hashPart)));
-      disk = await measureFlat(t);
+      disk = await measureFlat(t, side);
       if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
         vacuumKv(t.layout.db);
         vacuumed = true;
-        disk = await measureFlat(t);
+        disk = await measureFlat(t, side);
       }
       if (!overLimit(disk, opts.maxBytes) || leasePid !== undefined || gone.length === 0) break;
       if (plan.disk?.shortfall) break; // it removed all it may
@@ -145,18 +165,18 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
     await t.meta.recordRun("gc", ms, removed.length);
     await t.meta.releaseGcLock();
     released = true;
-    disk = await measureFlat(t);
+    disk = await measureFlat(t, side);
     if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
       vacuumKv(t.layout.db);
       vacuumed = true;
-      disk = await measureFlat(t);
+      disk = await measureFlat(t, side);
     }
     const space: GcSpace = {
       limit: opts.maxBytes,
       before: start.total,
       after: disk.total,
       predicted: first!.disk!.after,
-      freed: sweep.diskBytesFreed + narinfoBytes,
+      freed: sweep.diskBytesFreed + narinfoBytes + sweep.sideBytesFreed,
       kv: { before: start.kv, after: disk.kv },
       vacuum: vacuumed,
       rounds,
@@ -179,14 +199,14 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
 }
 
 /** What --max-size bounds: the cache directory on disk, or this cache's objects in the bucket. */
-async function measureFlat(t: FsTarget): Promise<CacheBytes> {
+async function measureFlat(t: FsTarget, side: SideFiles): Promise<CacheBytes> {
   if (t.files.kind === "local" && t.files.where === t.layout.root) {
     return await measureCache(t.layout);
   }
   let total = (await t.files.stat("nix-cache-info"))?.size ?? 0;
   for await (const f of t.files.narinfos()) total += f.size;
   for await (const f of t.files.nars()) total += f.size;
-  for await (const f of t.files.logsAndListings?.() ?? []) total += f.size;
+  for await (const f of side.list()) total += f.size;
   return { total, kv: 0, kvFree: 0 };
 }
 
@@ -225,6 +245,7 @@ async function fsSpace(
   since: number,
   disk: CacheBytes,
   removed: FsPath[],
+  side: SideFiles,
 ): Promise<SpaceModel> {
   const uploaded = await recentUploads(t.meta, since);
   // Narinfos earlier rounds of this run deleted count as users: their files are this run's too.
@@ -237,14 +258,24 @@ async function fsSpace(
     bytes += f.size;
   }
   for (const p of records.values()) bytes += p.size;
+  const sides = modelSides(await sideFilesOf(side, [...records.values()].map(sideUser)), since);
+  for (const [name, f] of sides.files) modelFiles.set(name, f);
   return new SpaceModel({
-    other: disk.total - bytes,
+    other: disk.total - bytes - sides.bytes,
     kvFree: disk.kvFree,
     compactBelow: 0,
     packs: new Map(),
     files: modelFiles,
-    paths: new Map([...records.values()].map((p) => [p.hashPart, { file: p.file, bytes: p.size }])),
+    paths: new Map(
+      [...records.values()].map((
+        p,
+      ) => [p.hashPart, { file: p.file, bytes: p.size, sides: sides.byPath.get(p.hashPart) }]),
+    ),
   });
+}
+
+function sideUser(p: FsPath): SideUser {
+  return { hashPart: p.hashPart, deriver: p.info.deriver };
 }
 
 /** NAR file names of these paths, with the latest time a narinfo naming each was written. */

@@ -7,6 +7,7 @@
  *   ─▶ remove the narinfos (counters, "del" changes: running servers drop them)
  *   ─▶ remove any path whose reference went meanwhile (an import racing with gc)
  *   ─▶ sweepStore: NAR files, chunk entries, manifests, packs, compaction
+ *   ─▶ the removed paths' listings and build logs (`side_files.ts`)
  *   ─▶ measure; over --max-size? VACUUM the database if it has free pages,
  *      then plan again from what is on disk (at most 3 rounds)
  *   ─▶ one GarbageCollect audit event ─▶ measure: fits, or why not
@@ -25,6 +26,7 @@ import { type GcSpace, overLimitProblem } from "./gc_space.ts";
 import { type GcPath, type GcPlan, planGc } from "./plan_gc.ts";
 import { liveRootHashes } from "./roots.ts";
 import { emptySweep, type SweepStats, sweepStore, type SweepTarget } from "./sweep_store.ts";
+import { localSideFiles, sweepSideFiles } from "./side_files.ts";
 
 export interface GcOptions {
   maxAgeMs?: number;
@@ -83,6 +85,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
     let leasePid: number | undefined;
     let rounds = 0;
     let vacuumed = false;
+    const side = localSideFiles(t.layout);
     while (rounds < MAX_ROUNDS) {
       rounds++;
       const records = new Map<string, NarRecord>();
@@ -94,6 +97,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
         compactBelow,
         disk,
         removed,
+        side,
       });
       const plan = planGc(await gcPaths(t, records), {
         now,
@@ -130,8 +134,18 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
         freed: freedFiles(removed),
         compact: plan.disk?.compact,
       });
-      addSweep(sweep, s);
       leasePid = lease?.pid ?? s.leasedBy;
+      if (leasePid === undefined) {
+        // As files are: not while an import holds a lease (a dry run then promises none).
+        const remaining = [];
+        for await (const [h, r] of t.meta.listNars()) {
+          remaining.push({ hashPart: h, deriver: r.deriver });
+        }
+        const swept = await sweepSideFiles(side, removed.map(sideUser), remaining, now - graceMs);
+        s.sideFiles += swept.files;
+        s.sideBytesFreed += swept.bytes;
+      }
+      addSweep(sweep, s);
       await dropStaleAccess(t);
       disk = await measureCache(t.layout);
       if (overLimit(disk, opts.maxBytes) && leasePid === undefined && disk.kvFree > 0) {
@@ -173,7 +187,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
       before: start.total,
       after: disk.total,
       predicted: first!.disk!.after,
-      freed: sweep.diskBytesFreed + sweep.manifestBytesFreed,
+      freed: sweep.diskBytesFreed + sweep.manifestBytesFreed + sweep.sideBytesFreed,
       kv: { before: start.kv, after: disk.kv },
       vacuum: vacuumed,
       rounds,
@@ -259,6 +273,12 @@ async function dropStaleAccess(t: SweepTarget): Promise<void> {
     if (!published.has(String(key[1]))) stale.push({ key });
   }
   await t.meta.applyMany(stale);
+}
+
+/** A removed path as `side_files.ts` takes it (its record names its store path, not its key). */
+function sideUser(r: NarRecord) {
+  const base = r.storePath.slice(r.storePath.lastIndexOf("/") + 1);
+  return { hashPart: base.slice(0, 32), deriver: r.deriver };
 }
 
 function entry(r: NarRecord): GcEntry {

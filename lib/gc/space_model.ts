@@ -4,10 +4,13 @@
  * from what it measured (`du -sb`-style, see `_measure.ts`).
  *
  * ```
- * bytes on disk = other        KV database, directories, logs, nix-cache-info…: gc does
- *                              not shrink them, except the database's free pages (VACUUM)
+ * bytes on disk = other        KV database, directories, nix-cache-info, logs no path
+ *                              keeps…: gc does not shrink them, except the database's
+ *                              free pages (VACUUM)
  *               + path files   the filesystem backend's <hash>.narinfo (0 for kv)
- *               + NAR files    its nar/ file, or the kv backend's manifest
+ *               + NAR files    its nar/ file, or the kv backend's manifest; also the
+ *                              side files (`side_files.ts`: a path's listing, its
+ *                              deriver's log), files without chunks that paths share
  *               + packs        a pack stays whole while one live chunk remains in it:
  *                              dead chunks take space until it is compacted (its live
  *                              chunks copied to a new pack of exactly their size)
@@ -34,6 +37,13 @@ export interface ModelFile {
   held: boolean;
 }
 
+export interface ModelPath {
+  file: string;
+  bytes: number;
+  /** Keys in `files` of the side files it keeps (they go with their last path). */
+  sides?: string[];
+}
+
 export interface ModelPack {
   size: number;
   /** Stays even without a live chunk (young, named by no manifest). */
@@ -50,8 +60,8 @@ export interface SpaceInit {
   packs: Map<string, ModelPack>;
   /** By file hash. */
   files: Map<string, ModelFile>;
-  /** Published paths: the NAR file each uses and the bytes of its own file. */
-  paths: Map<string, { file: string; bytes: number }>;
+  /** Published paths: the NAR file each uses, the bytes of its own file, its side files. */
+  paths: Map<string, ModelPath>;
 }
 
 /** What the sweep will do to fit a limit, and the result. */
@@ -81,7 +91,7 @@ export class SpaceModel {
   #packs = new Map<string, PackState>();
   #files: Map<string, ModelFile>;
   #users = new Map<string, number>();
-  #paths: Map<string, { file: string; bytes: number }>;
+  #paths: Map<string, ModelPath>;
   /** Live references per chunk (`pack/offset`). */
   #refs = new Map<string, number>();
   #pathBytes = 0;
@@ -103,7 +113,7 @@ export class SpaceModel {
     for (const f of init.files.values()) allFiles += f.bytes;
     for (const p of init.paths.values()) {
       allPaths += p.bytes;
-      this.#users.set(p.file, (this.#users.get(p.file) ?? 0) + 1);
+      for (const f of filesOf(p)) this.#users.set(f, (this.#users.get(f) ?? 0) + 1);
     }
     this.before = init.other + packBytes + allFiles + allPaths;
     this.#pathBytes = allPaths;
@@ -127,15 +137,19 @@ export class SpaceModel {
     }
   }
 
-  /** Takes a path out: its own file goes, and its NAR file with its last user. */
+  /** Takes a path out: its own file goes, and its NAR file and side files with their last user. */
   removePath(hashPart: string): void {
     const p = this.#paths.get(hashPart);
     if (!p) return;
     this.#paths.delete(hashPart);
     this.#pathBytes -= p.bytes;
-    const n = (this.#users.get(p.file) ?? 1) - 1;
-    this.#users.set(p.file, n);
-    const f = this.#files.get(p.file);
+    for (const f of filesOf(p)) this.#release(f);
+  }
+
+  #release(key: string): void {
+    const n = (this.#users.get(key) ?? 1) - 1;
+    this.#users.set(key, n);
+    const f = this.#files.get(key);
     if (n > 0 || !f || f.held) return;
     this.#fileBytes -= f.bytes;
     for (const c of distinct(f.chunks)) {
@@ -197,6 +211,10 @@ export class SpaceModel {
     for (const id of compact) extra += this.#packs.get(id)!.size - this.#packs.get(id)!.live;
     return { compact, vacuum, after, freed: freed + extra };
   }
+}
+
+function filesOf(p: ModelPath): string[] {
+  return p.sides?.length ? [p.file, ...p.sides] : [p.file];
 }
 
 function chunkKey(c: ChunkSpan): string {

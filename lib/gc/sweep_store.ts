@@ -82,6 +82,9 @@ export interface SweepStats {
   manifestBytesFreed: number;
   /** Bytes of narinfo files deleted (filesystem backend). */
   narinfoBytesFreed: number;
+  /** Listings and build logs deleted with their paths (`side_files.ts`), and their bytes. */
+  sideFiles: number;
+  sideBytesFreed: number;
   /** Uploads to a storage that never completed (a crash), aborted: S3 multipart uploads. */
   uploadsAborted: number;
   /** A lease that appeared during the sweep: no file was deleted (its holder's pid). */
@@ -117,6 +120,8 @@ export function emptySweep(): SweepStats {
     diskBytesFreed: 0,
     manifestBytesFreed: 0,
     narinfoBytesFreed: 0,
+    sideFiles: 0,
+    sideBytesFreed: 0,
     uploadsAborted: 0,
   };
 }
