@@ -14,6 +14,10 @@ import { formatNarinfo, type NarInfo } from "../lib/narinfo/mod.ts";
 import { BlobFlatFiles, type FlatFiles, LocalFlatFiles } from "../lib/store/flat_files.ts";
 import { checkStorages, DEFAULTS } from "../lib/config/mod.ts";
 import { flatFilesFor } from "../cmd/_storages.ts";
+import { writeLog } from "../lib/store/upload_files.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
+import { withUploadReads } from "../lib/server/upload/upload_reads.ts";
 
 const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
 const NAR = `nar/${"1".repeat(52)}.nar.zst`;
@@ -139,8 +143,58 @@ Deno.test({
       };
       assert.deepEqual(await read(0, 50_000), bytes);
       assert.deepEqual(await read(100, 200), bytes.subarray(100, 200));
+      // A build log and a listing, objects of the store too.
+      const drv = `${HASH}-x.drv`;
+      await writeLog(store, layout, drv, new TextEncoder().encode("built\n"));
+      await blobs.put(`${HASH}.ls`, new TextEncoder().encode('{"version":1,"root":{}}'));
+      const handler = withUploadReads(
+        createHandler({
+          store,
+          index: new NarinfoIndex(store),
+          storeDir: "/nix/store",
+          priority: 40,
+          logsDir: layout.logs,
+        }),
+        {
+          ctx: {
+            store,
+            meta: store.meta,
+            layout,
+            storeDir: "/nix/store",
+            compression: "zstd",
+            level: 3,
+            trustedKeys: [],
+            signingKeys: [],
+            maxBytes: 1 << 20,
+          },
+          readToken: "",
+          uploadTokens: [],
+        },
+      );
+      const get = async (path: string) =>
+        (await handler(new Request(`http://localhost${path}`))).status;
+      assert.equal(await get(`/log/${drv}`), 200);
       blobs.down = true;
       assert.equal(await store.openNar(name), undefined, "a store that is down: not found");
+      // The small files too: a 404 and a line saying why, not a 500 (a listing is looked up
+      // by its narinfo first).
+      const errors: string[] = [];
+      const realError = console.error;
+      console.error = (...x: unknown[]) => errors.push(x.join(" "));
+      try {
+        assert.equal(await get(`/log/${drv}`), 404);
+        assert.equal(await get(`/${HASH}.ls`), 404);
+      } finally {
+        console.error = realError;
+      }
+      assert.ok(
+        errors.some((e) => e.includes(`log/${drv}: cannot be read now`)),
+        errors.join("\n"),
+      );
+      assert.ok(
+        errors.some((e) => e.includes("mem-flat: narinfos cannot be read now")),
+        errors.join("\n"),
+      );
       blobs.down = false;
       blobs.broken = true;
       await assert.rejects(() => read(0, 50_000), /dropped/);

@@ -218,7 +218,10 @@ const IMMUTABLE = ["cache-control", "public, max-age=31536000, immutable"] as co
 
 async function serveLog(deps: HandlerDeps, name: string, head: boolean): Promise<Response> {
   if (!LOG_NAME.test(name)) return notFound();
-  const bytes = await readLog(deps.store, deps.logsDir, name).catch(() => undefined);
+  const bytes = await readLog(deps.store, deps.logsDir, name).catch((e) => {
+    console.error(`arca: log/${name}: cannot be read now: ${(e as Error).message}`);
+    return undefined;
+  });
   if (!bytes) return notFound();
   return new Response(head ? null : bytes, {
     headers: {

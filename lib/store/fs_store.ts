@@ -75,8 +75,24 @@ export class FsStore implements Store {
 
   async getNarinfo(hashPart: string): Promise<NarInfo | undefined> {
     if (!isValidHashPart(hashPart)) return undefined;
-    const text = await this.files.readText(narinfoName(hashPart)).catch(() => undefined);
+    const text = await this.files.readText(narinfoName(hashPart)).catch((e) => {
+      this.#unreadable(e);
+      return undefined;
+    });
     return text === undefined ? undefined : parseNarinfo(text);
+  }
+
+  #saidAt = 0;
+
+  /** A store that cannot be read (a bucket down) answers misses: said at most every 10 s. */
+  #unreadable(e: unknown): void {
+    const now = Date.now();
+    if (now - this.#saidAt < 10_000) return;
+    this.#saidAt = now;
+    console.error(
+      `arca: ${this.files.where}: narinfos cannot be read now (answered as misses): ` +
+        (e as Error).message,
+    );
   }
 
   async *list(): AsyncIterable<NarInfo> {

@@ -49,10 +49,13 @@ export function withUploadReads(
     const path = pathOf(req.url);
     const head = method === "HEAD";
     if (path.length === 36 && path.endsWith(".ls") && isValidHashPart(path.slice(1, 33))) {
-      return readListing(opts.ctx, path.slice(1, 33)).then((b) => file(b, head));
+      return readListing(opts.ctx, path.slice(1, 33)).then((b) => file(b, head), unreadable(path));
     }
     if (path.startsWith("/realisations/") || path.startsWith("/build-trace-v2/")) {
-      return readRealisation(opts.ctx, decodePath(path)).then((b) => file(b, head));
+      return readRealisation(opts.ctx, decodePath(path)).then(
+        (b) => file(b, head),
+        unreadable(path),
+      );
     }
     if (head && path.startsWith("/nar/")) return headNar(inner, req, opts.ctx, path.slice(5));
     return inner(req);
@@ -69,6 +72,14 @@ async function headNar(
   const res = await inner(req);
   if (res.status !== 404 || !(await hasUploadedNar(ctx, name))) return res;
   return new Response(null, { status: 200, headers: { "cache-control": "no-store" } });
+}
+
+/** A storage that cannot be read now (a bucket down): a log line, and a 404 as for a miss. */
+function unreadable(path: string) {
+  return (e: unknown): Response => {
+    console.error(`arca: ${path.slice(1)}: cannot be read now: ${(e as Error).message}`);
+    return file(undefined, false);
+  };
 }
 
 function file(bytes: Uint8Array<ArrayBuffer> | undefined, head: boolean): Response {
