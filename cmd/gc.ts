@@ -21,8 +21,8 @@ that references it goes too, and the closures of pinned paths and gc roots
 ('arca pin', 'arca pins') always stay. Then frees the space nothing uses any
 more: NAR files, chunks and packs (packs that are mostly unused are compacted),
 and the listings (<hash>.ls) and build logs that went with removed paths (a log
-goes with the last cached path its derivation built; logs of derivations no
-cached path names are kept).
+goes with the last cached path its derivation built; a log of a derivation no
+cached path names goes only once older than --max-age).
 With the filesystem backend, <hash>.narinfo files go first, then the files
 under nar/ that no narinfo names.
 

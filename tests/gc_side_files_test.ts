@@ -3,11 +3,12 @@
  * (`lib/gc/side_files.ts`), and counts them as it plans:
  * - unit, on real files: a log two paths share goes with the second; a
  *   listing no path names goes once older than the grace period; a log no
- *   path names stays.
+ *   path names stays, unless older than a max-age.
  * - end to end, kv and filesystem backends: `nix copy --to` with
  *   `write-nar-listing=1` and `nix store copy-log` into a real `arca serve`,
  *   then `gc --max-age`: the removed path's listing and log are gone, the
- *   pinned path's stay, an orphan log stays, an orphan listing goes; the dry
+ *   pinned path's stay, an orphan listing goes, an orphan log older than
+ *   the max-age goes and a younger one stays; the dry
  *   run's figure is the real run's, and `du -sb` changed by exactly that.
  */
 import assert from "node:assert/strict";
@@ -30,7 +31,7 @@ async function write(dir: string, rel: string, bytes: number, ageMs = 0): Promis
   }
 }
 
-Deno.test("side files: a shared log goes with its last path, old orphan listings go, orphan logs stay", async () => {
+Deno.test("side files: a shared log goes with its last path; old orphan listings go; orphan logs by age", async () => {
   const tmp = await tempDir();
   try {
     const root = tmp.path;
@@ -46,7 +47,7 @@ Deno.test("side files: a shared log goes with its last path, old orphan listings
     const side = localSideFiles(layout);
     const a = { hashPart: H[0], deriver: drv };
     const b = { hashPart: H[1], deriver: drv };
-    const since = Date.now() - 60_000;
+    const since = { listings: Date.now() - 60_000 };
 
     const found = await sideFilesOf(side, [a, b]);
     assert.deepEqual(found.get(`logs/${drv}`)?.users, [H[0], H[1]]);
@@ -87,6 +88,11 @@ Deno.test("side files: a shared log goes with its last path, old orphan listings
     const second = await sweepSideFiles(side, [a, b], [], since);
     assert.deepEqual(second, { files: 2, bytes: 200 + 1000 });
     assert.deepEqual(await left(), [`listings/${H[3]}.ls`, `logs/${lone}`]);
+    // With a max-age, a log no path names goes once older than it.
+    const aged = { ...since, logs: Date.now() - 1_800_000 };
+    assert.equal(modelSides(await sideFilesOf(side, []), aged).bytes, 5000);
+    assert.deepEqual(await sweepSideFiles(side, [], [], aged), { files: 1, bytes: 5000 });
+    assert.deepEqual(await left(), [`listings/${H[3]}.ls`]);
   } finally {
     await tmp.cleanup();
   }
@@ -103,6 +109,7 @@ async function sideFilesEndToEnd(backend: string) {
   const kept = await buildPath("side-kept", "echo kept > $out", nix);
   const gone = await buildPath("side-gone", "echo gone > $out", nix);
   const never = await buildPath("side-never", "echo never > $out", nix);
+  const young = await buildPath("side-young", "echo young > $out", nix);
   const drvOf = async (p: string) =>
     (await runOk("nix-store", ["-q", "--deriver", p], { env: nix })).trim();
   const hashOf = (p: string) => p.slice(11, 43);
@@ -125,6 +132,12 @@ async function sideFilesEndToEnd(backend: string) {
       body: JSON.stringify({ version: 1, root: { type: "regular", size: 6 } }),
     });
     assert.equal(orphan.status, 200, await orphan.text());
+    // Past --max-age for everything so far; then a log no path names, written just now.
+    await new Promise((r) => setTimeout(r, 3100));
+    const log = await run("nix", ["store", "copy-log", "--to", to, await drvOf(young)], {
+      env: nix,
+    });
+    assert.equal(log.code, 0, log.stderr);
   } finally {
     await server.stop();
   }
@@ -137,14 +150,14 @@ async function sideFilesEndToEnd(backend: string) {
     goneLog: `logs/${(await drvOf(gone)).slice(11)}`,
     neverLs: `listings/${hashOf(never)}.ls`,
     neverLog: `logs/${(await drvOf(never)).slice(11)}`,
+    youngLog: `logs/${(await drvOf(young)).slice(11)}`,
   };
   for (const [name, rel] of Object.entries(files)) assert.ok(await present(rel), `${name}: ${rel}`);
 
   const pin = await arca(["pin", kept], { env });
   assert.equal(pin.code, 0, pin.stderr);
-  await new Promise((r) => setTimeout(r, 1100));
   const gc = async (extra: string[]) => {
-    const r = await arca(["gc", "--json", "--max-age", "1s", "--grace", "0s", ...extra], { env });
+    const r = await arca(["gc", "--json", "--max-age", "3s", "--grace", "0s", ...extra], { env });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout);
   };
@@ -154,7 +167,7 @@ async function sideFilesEndToEnd(backend: string) {
     assert.deepEqual(dry.paths.map((p: { storePath: string }) => p.storePath), [gone]);
     const real = await gc([]);
     assert.deepEqual(real.paths.map((p: { storePath: string }) => p.storePath), [gone]);
-    assert.equal(real.sweep.sideFiles, 3, JSON.stringify(real.sweep));
+    assert.equal(real.sweep.sideFiles, 4, JSON.stringify(real.sweep));
     assert.equal(real.space.freed, dry.space.freed, "the dry run's figure is the real one");
     const s1 = await diskShot(cache);
     await assertDuAgrees(cache, s1);
@@ -177,7 +190,8 @@ async function sideFilesEndToEnd(backend: string) {
       goneLs: false,
       goneLog: false,
       neverLs: false,
-      neverLog: true,
+      neverLog: false,
+      youngLog: true,
     };
     for (const [name, rel] of Object.entries(files)) {
       assert.equal(await present(rel), want[name as keyof typeof want], `${name}: ${rel}`);

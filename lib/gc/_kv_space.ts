@@ -11,7 +11,7 @@ import { narFileHeld, recentUploads } from "./_liveness.ts";
 import type { CacheBytes } from "./_measure.ts";
 import { type ChunkSpan, type ModelFile, type ModelPack, SpaceModel } from "./space_model.ts";
 import { placesOf, type SweepTarget } from "./sweep_store.ts";
-import { modelSides, type SideFiles, sideFilesOf } from "./side_files.ts";
+import { modelSides, type SideFiles, sideFilesOf, type Since } from "./side_files.ts";
 
 export async function kvSpace(
   t: SweepTarget,
@@ -23,6 +23,7 @@ export async function kvSpace(
     /** Paths earlier rounds of this run removed: their files are this run's to free too. */
     removed: NarRecord[];
     side: SideFiles;
+    sideSince: Since;
   },
 ): Promise<SpaceModel> {
   const uploaded = await recentUploads(t.meta, o.since);
@@ -67,7 +68,7 @@ export async function kvSpace(
   for (const f of manifests.values()) if (f.storage === LOCAL) manifestBytes += f.size;
   const sides = modelSides(
     await sideFilesOf(o.side, [...records].map(([h, r]) => ({ hashPart: h, deriver: r.deriver }))),
-    o.since,
+    o.sideSince,
   );
   for (const [name, f] of sides.files) files.set(name, f);
   return new SpaceModel({

@@ -58,7 +58,9 @@ import {
   modelSides,
   type SideFiles,
   sideFilesOf,
+  sideSince,
   type SideUser,
+  type Since,
   sweepSideFiles,
 } from "./side_files.ts";
 
@@ -69,6 +71,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
   const started = performance.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const since = now - graceMs;
+  const orphansBefore = sideSince(now, graceMs, opts.maxAgeMs);
   if (!opts.dryRun && !(await t.meta.tryGcLock(3_600_000, (l) => leaseHeld(l)))) {
     throw new GcBusyError("another gc is running on this cache");
   }
@@ -100,7 +103,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
         maxBytes: opts.maxBytes,
         graceMs,
         roots: await liveRootHashes(t.meta, now),
-        space: await fsSpace(t, records, files, since, disk, removed, side),
+        space: await fsSpace(t, records, files, since, disk, removed, side, orphansBefore),
         graceYields: !lease,
       });
       first ??= plan;
@@ -129,7 +132,7 @@ export async function runFsGc(t: FsTarget, opts: GcOptions = {}): Promise<GcRepo
           side,
           [...removed, ...gone].map(sideUser),
           remaining,
-          since,
+          orphansBefore,
         );
         sweep.sideFiles += swept.files;
         sweep.sideBytesFreed += swept.bytes;
@@ -246,6 +249,7 @@ async function fsSpace(
   disk: CacheBytes,
   removed: FsPath[],
   side: SideFiles,
+  sideSince: Since,
 ): Promise<SpaceModel> {
   const uploaded = await recentUploads(t.meta, since);
   // Narinfos earlier rounds of this run deleted count as users: their files are this run's too.
@@ -258,7 +262,10 @@ async function fsSpace(
     bytes += f.size;
   }
   for (const p of records.values()) bytes += p.size;
-  const sides = modelSides(await sideFilesOf(side, [...records.values()].map(sideUser)), since);
+  const sides = modelSides(
+    await sideFilesOf(side, [...records.values()].map(sideUser)),
+    sideSince,
+  );
   for (const [name, f] of sides.files) modelFiles.set(name, f);
   return new SpaceModel({
     other: disk.total - bytes - sides.bytes,

@@ -26,7 +26,7 @@ import { type GcSpace, overLimitProblem } from "./gc_space.ts";
 import { type GcPath, type GcPlan, planGc } from "./plan_gc.ts";
 import { liveRootHashes } from "./roots.ts";
 import { emptySweep, type SweepStats, sweepStore, type SweepTarget } from "./sweep_store.ts";
-import { localSideFiles, sweepSideFiles } from "./side_files.ts";
+import { localSideFiles, sideSince, sweepSideFiles } from "./side_files.ts";
 
 export interface GcOptions {
   maxAgeMs?: number;
@@ -86,6 +86,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
     let rounds = 0;
     let vacuumed = false;
     const side = localSideFiles(t.layout);
+    const orphansBefore = sideSince(now, graceMs, opts.maxAgeMs);
     while (rounds < MAX_ROUNDS) {
       rounds++;
       const records = new Map<string, NarRecord>();
@@ -98,6 +99,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
         disk,
         removed,
         side,
+        sideSince: orphansBefore,
       });
       const plan = planGc(await gcPaths(t, records), {
         now,
@@ -141,7 +143,7 @@ export async function runGc(t: SweepTarget, opts: GcOptions = {}): Promise<GcRep
         for await (const [h, r] of t.meta.listNars()) {
           remaining.push({ hashPart: h, deriver: r.deriver });
         }
-        const swept = await sweepSideFiles(side, removed.map(sideUser), remaining, now - graceMs);
+        const swept = await sweepSideFiles(side, removed.map(sideUser), remaining, orphansBefore);
         s.sideFiles += swept.files;
         s.sideBytesFreed += swept.bytes;
       }

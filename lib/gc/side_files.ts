@@ -7,8 +7,11 @@
  *
  * A listing no path names is garbage once older than the grace period (it
  * is never served: an upload's listing may arrive before its narinfo). A
- * log no path names is kept: it may be a failed build's, or be uploaded
- * before its outputs.
+ * log no path names may be a failed build's, or be uploaded before its
+ * outputs: it goes only by age, once older than `--max-age` (`max_age`).
+ *
+ * `Since` says when each kind of orphan became garbage: `listings` (the
+ * grace period's start), and `logs` (now minus max-age, if one is given).
  *
  * @module
  */
@@ -94,21 +97,29 @@ export async function sideFilesOf(
   return out;
 }
 
-/** Whether gc may delete a side file no path keeps (see the module comment). */
-export function orphanIsGarbage(f: SideFile, since: number): boolean {
-  return f.users.length === 0 && f.kind === "listing" && f.mtime < since;
+/** Orphans written before these times are garbage (see the module comment). */
+export interface Since {
+  listings: number;
+  logs?: number;
+}
+
+/** Whether gc may delete a side file no path keeps. */
+export function orphanIsGarbage(f: SideFile, since: Since): boolean {
+  if (f.users.length) return false;
+  const before = f.kind === "listing" ? since.listings : since.logs;
+  return before !== undefined && f.mtime < before;
 }
 
 /**
  * Deletes the side files of `removed` paths that no path of `remaining`
- * keeps, and listings no path names older than `since`; returns what it
- * deleted and the bytes.
+ * keeps, and the orphans `since` makes garbage; returns what it deleted
+ * and the bytes.
  */
 export async function sweepSideFiles(
   side: SideFiles,
   removed: Iterable<SideUser>,
   remaining: Iterable<SideUser>,
-  since: number,
+  since: Since,
 ): Promise<{ files: number; bytes: number }> {
   const gone = new Set<string>();
   for (const p of removed) {
@@ -138,7 +149,7 @@ export async function sweepSideFiles(
  */
 export function modelSides(
   sides: Map<string, SideFile>,
-  since: number,
+  since: Since,
 ): { files: Map<string, ModelFile>; byPath: Map<string, string[]>; bytes: number } {
   const files = new Map<string, ModelFile>();
   const byPath = new Map<string, string[]>();
@@ -154,4 +165,12 @@ export function modelSides(
     }
   }
   return { files, byPath, bytes };
+}
+
+/** When orphans became garbage for a run at `now`: listings after the grace period, logs after max-age. */
+export function sideSince(now: number, graceMs: number, maxAgeMs?: number): Since {
+  return {
+    listings: now - graceMs,
+    logs: maxAgeMs === undefined ? undefined : now - Math.max(maxAgeMs, graceMs),
+  };
 }
