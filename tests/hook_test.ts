@@ -1,10 +1,11 @@
 /**
  * The post-build hook: `arca install-hook` on a test nix.conf (idempotent,
- * with a backup), then a real `nix-build` leaves its output in Arca; the hook
+ * with a backup), then a real `nix-build` leaves its output and its build log
+ * in Arca; the hook
  * script never fails, even when the import does (the error is logged).
  */
 import assert from "node:assert/strict";
-import { arca, buildPath, nixEnv, run, tempDir } from "./_run.ts";
+import { arca, buildPath, nixEnv, run, runOk, tempDir } from "./_run.ts";
 import { arcaEnv } from "./_cache_fixture.ts";
 
 Deno.test("install-hook, then nix-build leaves the output in Arca", async () => {
@@ -41,13 +42,18 @@ Deno.test("install-hook, then nix-build leaves the output in Arca", async () => 
     assert.equal(clash.code, 2);
     assert.match(clash.stderr, /already sets post-build-hook = \/bin\/true/);
 
-    const out = await buildPath("hooked", "mkdir -p $out; echo built > $out/x", {
-      ...nix,
-      NIX_CONF_DIR: etc,
-    });
+    const out = await buildPath(
+      "hooked",
+      "echo building-the-hooked-path; mkdir -p $out; echo built > $out/x",
+      { ...nix, NIX_CONF_DIR: etc },
+    );
     const list = await arca(["list", "--json"], { env });
     assert.equal(list.code, 0, list.stderr);
     assert.ok(list.stdout.includes(out), `${out} should be cached: ${list.stdout}`);
+    // Its build log too, as `GET /log/<drv>` serves it.
+    const drv = (await runOk("nix-store", ["-q", "--deriver", out], { env: nix })).trim();
+    const log = await Deno.readTextFile(`${tmp.path}/cache/logs/${drv.slice(11)}`);
+    assert.match(log, /building-the-hooked-path/);
 
     // A failing import never fails the hook: it is logged instead.
     const hook = await run(`${etc}/hook`, [], {

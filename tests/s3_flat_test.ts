@@ -5,8 +5,10 @@
  * bucket; Nix substitutes through `arca serve` with require-sigs; a ranged
  * GET; a `nix copy` push; `sign`; a SIGKILL in the middle of a NAR's
  * multipart upload (no narinfo; gc aborts the upload and removes an
- * unreferenced object); gc --max-age over listings of 2 keys a page; verify
- * finds a truncated NAR object; two storages for this backend are refused.
+ * unreferenced object); gc --max-age over listings of 2 keys a page, taking
+ * the paths' listings and build logs with them; the post-build hook's path
+ * and build log; verify finds a truncated NAR object; two storages for this
+ * backend are refused.
  * Ignored when radosgw is missing.
  */
 import assert from "node:assert/strict";
@@ -235,6 +237,25 @@ Deno.test({
       const gc3 = JSON.parse(await arcaOk(["gc", "--max-size", String(used), "--json"]));
       assert.equal(gc3.paths.length, 0);
       assert.equal(gc3.space.before, used, JSON.stringify(gc3.space));
+
+      // The post-build hook: the output's narinfo and NAR, and its build log, in the bucket.
+      const hooked = await buildPath(
+        "s3-flat-hooked",
+        "echo building-s3-flat-hooked; echo hooked > $out",
+        nix,
+      );
+      const hookedDrv = (await runOk("nix-store", ["-q", "--deriver", hooked], { env: nix }))
+        .trim();
+      const hook = await arca(["hook"], {
+        env: { ...env, OUT_PATHS: hooked, DRV_PATH: hookedDrv },
+      });
+      assert.equal(hook.code, 0, hook.stderr);
+      assert.match(hook.stderr, /1 imported, 0 already cached, 0 failed/);
+      assert.ok(await bucket.head(`${hooked.slice(11, 43)}.narinfo`), "the hooked path's narinfo");
+      assert.match(
+        new TextDecoder().decode(await bucket.get(`log/${hookedDrv.slice(11)}`)),
+        /building-s3-flat-hooked/,
+      );
 
       // verify finds a truncated NAR object.
       const [narKey] = await keys(bucket, "nar/");
