@@ -1,8 +1,8 @@
 /**
  * The post-build hook: `arca install-hook` on a test nix.conf (idempotent,
  * with a backup), then a real `nix-build` leaves its output and its build log
- * in Arca; the hook
- * script never fails, even when the import does (the error is logged).
+ * in Arca; the hook script never fails, even when the import does (the error
+ * is logged).
  */
 import assert from "node:assert/strict";
 import { arca, buildPath, nixEnv, run, runOk, tempDir } from "./_run.ts";
