@@ -158,7 +158,8 @@ async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(body).arrayBuffer());
 }
 
-Deno.test("peer fetch: a holder known only after the transfer began takes over from a dead one", async () => {
+/** A transfer begun from a, which dies past the first window (64 chunks); b holds the NAR too. */
+async function dyingAndLate() {
   let a!: ReturnType<typeof fakePeer>;
   let b!: ReturnType<typeof fakePeer>;
   const t = setup((f, nar) => [
@@ -167,9 +168,13 @@ Deno.test("peer fetch: a holder known only after the transfer began takes over f
   ]);
   await t.holds(a);
   const got = (await t.open())!;
+  return { t, a, b, got };
+}
+
+Deno.test("peer fetch: a holder known only after the transfer began takes over from a dead one", async () => {
+  const { t, b, got } = await dyingAndLate();
   assert.ok(got, "the transfer starts from a");
-  // b's state arrives while a is serving (it dies past the first window, 64 chunks):
-  // the entry the transfer began with did not name b.
+  // b's state arrives while a is serving: the entry the transfer began with did not name b.
   await t.holds(b);
   const bytes = await readAll(got.body);
   assert.equal(bytes.length, t.nar.nar.length);
@@ -200,14 +205,7 @@ Deno.test("peer fetch: a busy peer is asked again, not dropped", async () => {
 });
 
 Deno.test("peer fetch: a holder whose state arrives a second after the last source died finishes it", async () => {
-  let a!: ReturnType<typeof fakePeer>;
-  let b!: ReturnType<typeof fakePeer>;
-  const t = setup((f, nar) => [
-    a = fakePeer("a", 2, nar, f, { dieAtChunk: 100 }),
-    b = fakePeer("b", 3, nar, f),
-  ]);
-  await t.holds(a);
-  const got = (await t.open())!;
+  const { t, a, b, got } = await dyingAndLate();
   const reading = readAll(got.body);
   while (!a.closed) await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 1_000));
