@@ -5,7 +5,10 @@
  * - a NAR download through Arca's handler from an S3-backed cache, against
  *   a direct signed ranged GET of the same bytes from RGW (ratio, target >= 0.8);
  * - storing the same NAR into the S3-backed cache and into a local one;
- * - S3 requests per import and per download.
+ * - S3 requests per import and per download;
+ * - the same for the filesystem backend on S3 (the flat layout in the bucket:
+ *   the NAR file is one object, `nar/<fileHash>.nar.zst`), against a direct
+ *   GET of that object.
  *
  *   deno run -A bench/s3_bench.ts [MiB]
  */
@@ -17,6 +20,10 @@ import { packKey } from "../lib/store/pack_places.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { NarinfoIndex } from "../lib/server/narinfo_index.ts";
 import { freshStore } from "../tests/_rgw.ts";
+import { FsStore } from "../lib/store/fs_store.ts";
+import { BlobFlatFiles } from "../lib/store/flat_files.ts";
+import type { Store } from "../lib/store/store.ts";
+import type { S3BlobStore } from "../lib/s3/s3_blob_store.ts";
 
 const MIB = Number(Deno.args[0] ?? 64);
 const RUNS = 3;
@@ -39,6 +46,33 @@ async function drain(s: ReadableStream<Uint8Array>): Promise<number> {
   let n = 0;
   for await (const p of s) n += p.length;
   return n;
+}
+
+/** S3 requests since `before`, by kind, without the kinds not used. */
+function since(s3: S3BlobStore, before: Map<string, number>): Map<string, number> {
+  return new Map(
+    [...s3.counts].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as [string, number])
+      .filter(([, v]) => v > 0),
+  );
+}
+
+/** Downloads NAR file `name` through Arca's handler over `store`; returns ms and S3 requests. */
+async function download(store: Store, s3: S3BlobStore, name: string, size: number) {
+  const handler = createHandler({
+    store,
+    index: new NarinfoIndex(store),
+    storeDir: "/nix/store",
+    priority: 40,
+    logsDir: `${tmp}/logs`,
+  });
+  const before = new Map(s3.counts);
+  const t0 = performance.now();
+  const res = await handler(new Request(`http://localhost/nar/${name}`));
+  const body = "body" in res && !(res instanceof Response) ? res.body : (res as Response).body;
+  const n = await drain(body as ReadableStream<Uint8Array>);
+  const ms = performance.now() - t0;
+  if (n !== size) throw new Error(`got ${n} of ${size} bytes`);
+  return { ms, reqs: since(s3, before) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -86,13 +120,6 @@ try {
 
   // Download: Arca's handler streaming from S3 vs a direct ranged GET of the pack.
   const { store, stored } = last!;
-  const handler = createHandler({
-    store,
-    index: new NarinfoIndex(store),
-    storeDir: "/nix/store",
-    priority: 40,
-    logsDir: `${tmp}/logs`,
-  });
   const name = `${stored.fileHash32}.nar.zst`;
   const packs = await Array.fromAsync(s3.list("packs/"));
   const pack = packs.find((p) => p.size >= stored.fileSize)!;
@@ -100,19 +127,10 @@ try {
   const directMs: number[] = [];
   let perDownload = new Map<string, number>();
   for (let i = 0; i < RUNS; i++) {
-    const before = new Map(s3.counts);
-    let t0 = performance.now();
-    const res = await handler(new Request(`http://localhost/nar/${name}`));
-    const body = "body" in res && !(res instanceof Response) ? res.body : (res as Response).body;
-    const n = await drain(body as ReadableStream<Uint8Array>);
-    arcaMs.push(performance.now() - t0);
-    if (n !== stored.fileSize) throw new Error(`got ${n} of ${stored.fileSize} bytes`);
-    perDownload = new Map(
-      [...s3.counts].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as [string, number]).filter((
-        [, v],
-      ) => v > 0),
-    );
-    t0 = performance.now();
+    const d = await download(store, s3, name, stored.fileSize);
+    arcaMs.push(d.ms);
+    perDownload = d.reqs;
+    const t0 = performance.now();
     const direct = await drain(await s3.read(packKey(pack.key.slice(6, -5)), 0, stored.fileSize));
     directMs.push(performance.now() - t0);
     if (direct !== stored.fileSize) throw new Error("direct read short");
@@ -127,6 +145,51 @@ try {
     `S3 requests per download: ${total(perDownload)} (${show(perDownload)})`,
   );
   await store.close();
+
+  // The filesystem backend on S3: the NAR file is one object of the bucket.
+  const flatS3 = await freshStore();
+  const flat = await FsStore.open(cacheLayout(`${tmp}/flat`), {
+    files: new BlobFlatFiles(flatS3),
+  });
+  const flatImportMs: number[] = [];
+  let flatImport = new Map<string, number>();
+  let flatStored;
+  for (let i = 0; i < RUNS; i++) {
+    // The same NAR again is found stored: each run a NAR of its own.
+    const bytes = data(MIB << 20);
+    const before = new Map(flatS3.counts);
+    const t0 = performance.now();
+    flatStored = await flat.storeNar(streamOf(bytes), { compression: "zstd", level: 3 });
+    flatImportMs.push(performance.now() - t0);
+    flatImport = since(flatS3, before);
+  }
+  const flatName = `${flatStored!.fileHash32}.nar.zst`;
+  const flatArca: number[] = [];
+  const flatDirect: number[] = [];
+  let flatDownload = new Map<string, number>();
+  for (let i = 0; i < RUNS; i++) {
+    const d = await download(flat, flatS3, flatName, flatStored!.fileSize);
+    flatArca.push(d.ms);
+    flatDownload = d.reqs;
+    const t0 = performance.now();
+    const direct = await drain(await flatS3.read(`nar/${flatName}`, 0, flatStored!.fileSize));
+    flatDirect.push(performance.now() - t0);
+    if (direct !== flatStored!.fileSize) throw new Error("direct read short");
+  }
+  const flatMib = flatStored!.fileSize / (1 << 20);
+  results.push(
+    `filesystem backend on S3: import ${mbps(median(flatImportMs))} MiB/s ` +
+      `(${
+        (median(localMs) / median(flatImportMs)).toFixed(2)
+      }x of the kv backend's local import); ` +
+      `S3 requests per import: ${total(flatImport)} (${show(flatImport)})`,
+    `filesystem backend on S3: download ${flatMib.toFixed(1)} MiB NAR file ${
+      (flatMib / (median(flatArca) / 1000)).toFixed(1)
+    } MiB/s, direct GET ${(flatMib / (median(flatDirect) / 1000)).toFixed(1)} MiB/s, ratio ${
+      (median(flatDirect) / median(flatArca)).toFixed(2)
+    }; S3 requests per download: ${total(flatDownload)} (${show(flatDownload)})`,
+  );
+  await flat.close();
 } finally {
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
