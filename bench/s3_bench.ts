@@ -97,8 +97,7 @@ try {
     const t0 = performance.now();
     const stored = await store.storeNar(streamOf(nar), { compression: "zstd", level: 3 });
     const ms = performance.now() - t0;
-    const reqs = new Map([...s3.counts].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
-    return { store, stored, ms, reqs: new Map([...reqs].filter(([, v]) => v > 0)) };
+    return { store, stored, ms, reqs: since(s3, before) };
   };
   const localMs: number[] = [];
   const s3Ms: number[] = [];

@@ -35,7 +35,7 @@ Deno.test("side files: a shared log goes with its last path; old orphan listings
   const tmp = await tempDir();
   try {
     const root = tmp.path;
-    const layout = { root, tmp: `${root}/tmp` };
+    const layout = { root, tmp: `${root}/tmp`, logs: `${root}/logs` };
     const drv = `${"d".repeat(32)}-x.drv`;
     const lone = `${"f".repeat(32)}-failed.drv`;
     await write(root, `listings/${H[0]}.ls`, 100);

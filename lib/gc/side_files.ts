@@ -18,6 +18,7 @@
 import type { CacheLayout } from "../blob/cache_layout.ts";
 import { FsBlobStore } from "../blob/fs_blob_store.ts";
 import type { FlatFile, FlatFiles } from "../store/flat_files.ts";
+import { bucketListingName, bucketLogName, localListingName } from "../store/side_file_names.ts";
 import type { ModelFile } from "./space_model.ts";
 
 /** Where a cache keeps its side files, with the names gc uses for them. */
@@ -42,14 +43,16 @@ export interface SideFile extends FlatFile {
   kind: "listing" | "log";
 }
 
-/** `logs/` and `listings/` under the cache dir. */
-export function localSideFiles(layout: Pick<CacheLayout, "root" | "tmp">): SideFiles {
+/** Listings and the layout's `logs/` under the cache dir (names relative to it). */
+export function localSideFiles(layout: Pick<CacheLayout, "root" | "tmp" | "logs">): SideFiles {
   const blobs = new FsBlobStore(layout.root, layout.tmp);
+  const logs = `${layout.logs.slice(layout.root.length + 1)}/`;
+  const listings = localListingName("").replace(/[^/]*$/, "");
   return {
-    listingName: (h) => `listings/${h}.ls`,
-    logName: (drv) => `logs/${drv}`,
+    listingName: localListingName,
+    logName: (drv) => `${logs}${drv}`,
     async *list() {
-      for (const prefix of ["listings/", "logs/"]) {
+      for (const prefix of [listings, logs]) {
         for await (const o of blobs.list(prefix)) {
           yield { name: o.key, size: o.size, mtime: o.mtime };
         }
@@ -65,8 +68,8 @@ export function localSideFiles(layout: Pick<CacheLayout, "root" | "tmp">): SideF
 /** `<hash>.ls` and `log/<drv>` beside the narinfos (a filesystem backend's bucket). */
 export function bucketSideFiles(files: FlatFiles): SideFiles {
   return {
-    listingName: (h) => `${h}.ls`,
-    logName: (drv) => `log/${drv}`,
+    listingName: bucketListingName,
+    logName: bucketLogName,
     list: () => files.logsAndListings?.() ?? empty(),
     remove: (names) => files.remove(names),
   };

@@ -16,6 +16,7 @@
 import { prepareDirs, writeFileAtomic } from "../blob/atomic_file.ts";
 import { FsBlobStore } from "../blob/fs_blob_store.ts";
 import { type BlobStore, type PendingUpload, StorageError } from "../blob/blob_store.ts";
+import { BUCKET_LOG_PREFIX } from "./side_file_names.ts";
 
 /** One file of the layout: `name` is relative to the root (`nar/<file>`, `<hash>.narinfo`). */
 export interface FlatFile {
@@ -222,7 +223,7 @@ export class BlobFlatFiles implements FlatFiles {
 
   async *logsAndListings(): AsyncIterable<FlatFile> {
     yield* this.#topLevel(LISTING);
-    for await (const o of this.blobs.list("log/")) {
+    for await (const o of this.blobs.list(BUCKET_LOG_PREFIX)) {
       yield { name: o.key, size: o.size, mtime: o.mtime };
     }
   }

@@ -21,6 +21,7 @@ import { writeFileAtomic } from "../blob/atomic_file.ts";
 import type { UploadContext } from "./upload_context.ts";
 import type { Store } from "./store.ts";
 import { UploadRefused } from "./upload_refused.ts";
+import { bucketListingName, bucketLogName, localListingName } from "./side_file_names.ts";
 
 const NAME = "[A-Za-z0-9+\\-._?=]{1,211}";
 const DRV = `[0-9a-df-np-sv-z]{32}-${NAME}\\.drv`;
@@ -58,7 +59,7 @@ export async function writeLog(
   drv: string,
   text: Uint8Array,
 ): Promise<void> {
-  if (store.sideFiles) await store.sideFiles.writeText(`log/${drv}`, text);
+  if (store.sideFiles) await store.sideFiles.writeText(bucketLogName(drv), text);
   else await writeFileAtomic(layout.tmp, `${layout.logs}/${drv}`, text);
 }
 
@@ -69,7 +70,7 @@ export function readLog(
   drv: string,
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
   return store.sideFiles
-    ? store.sideFiles.readBytes(`log/${drv}`)
+    ? store.sideFiles.readBytes(bucketLogName(drv))
     : readOrUndefined(`${logsDir}/${drv}`);
 }
 
@@ -87,10 +88,10 @@ export async function putListing(
     );
   }
   const side = ctx.store.sideFiles;
-  if (side) return await side.writeText(`${hashPart}.ls`, text);
-  const dir = `${ctx.layout.root}/listings`;
-  await Deno.mkdir(dir, { recursive: true });
-  await writeFileAtomic(ctx.layout.tmp, `${dir}/${hashPart}.ls`, text);
+  if (side) return await side.writeText(bucketListingName(hashPart), text);
+  const path = `${ctx.layout.root}/${localListingName(hashPart)}`;
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await writeFileAtomic(ctx.layout.tmp, path, text);
 }
 
 /** A stored listing of a published path, or undefined. */
@@ -100,8 +101,8 @@ export async function readListing(
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
   if (!(await ctx.store.getNarinfo(hashPart))) return undefined;
   const side = ctx.store.sideFiles;
-  if (side) return await side.readBytes(`${hashPart}.ls`);
-  return await readOrUndefined(`${ctx.layout.root}/listings/${hashPart}.ls`);
+  if (side) return await side.readBytes(bucketListingName(hashPart));
+  return await readOrUndefined(`${ctx.layout.root}/${localListingName(hashPart)}`);
 }
 
 /** Stores a realisation (JSON) under its name. */
