@@ -76,8 +76,13 @@ export interface ConnHost {
 }
 
 const INITIAL_BUFFER = 8192;
-/** How much of a file one sendfile call may send (the call's result is 32-bit). */
-const SENDFILE_MAX = 1 << 30;
+/**
+ * How much of a file one sendfile call may send. Small on purpose: one call
+ * for a whole 600 MB NAR file (the client reading as fast) cost 0.38 CPU s
+ * per GB and gave 2.5 GB/s on loopback; 128 KiB calls, 0.22 s and 4.2 GB/s
+ * (nginx's own limit, sendfile_max_chunk, is 2 MiB).
+ */
+const SENDFILE_MAX = 128 * 1024;
 const enc = new TextEncoder();
 const CONTINUE = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
